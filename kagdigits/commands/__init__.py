@@ -1,0 +1,1 @@
+"""One module per ``kagdigits`` sub-command (see :mod:`kagdigits.cli`)."""
