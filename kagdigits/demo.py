@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+
 from kagdigits.kaggle_csv import write_kaggle_csv
 from kagdigits.submission import write_labels_csv
 
