@@ -2,9 +2,29 @@
 
 __version__ = "0.1.0"
 
-from kagdigits.estimators import REGISTRY, LeNet5Classifier, get_estimator_class  # noqa: E402
-from kagdigits.kaggle_csv import read_test_csv, read_train_csv  # noqa: E402
-from kagdigits.submission import write_submission  # noqa: E402
+#: public name -> the module that defines it. Imported on first use (PEP 562), so that
+#: ``kagdigits --help`` does not pay for importing torch and pandas; add new exports here.
+_EXPORTS = {
+    "REGISTRY": "kagdigits.estimators",
+    "LeNet5Classifier": "kagdigits.estimators",
+    "get_estimator_class": "kagdigits.estimators",
+    "read_test_csv": "kagdigits.kaggle_csv",
+    "read_train_csv": "kagdigits.kaggle_csv",
+    "write_submission": "kagdigits.submission",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'kagdigits' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "REGISTRY",
