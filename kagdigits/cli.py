@@ -12,6 +12,11 @@ import sys
 #: sub-command name -> module implementing it
 COMMANDS = {
     "submission": "kagdigits.commands.submission",
+    "download": "kagdigits.commands.download",
+    "submit": "kagdigits.commands.submit",
+    "submissions": "kagdigits.commands.submissions",
+    "data": "kagdigits.commands.data",
+    "score": "kagdigits.commands.score",
 }
 
 

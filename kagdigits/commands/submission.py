@@ -44,6 +44,7 @@ def run(args):
     import pandas as pd
 
     from kagdigits.kaggle_csv import read_test_csv, read_train_csv
+    from kagdigits.ledger import record_submission
     from kagdigits.submission import write_submission
 
     train_path, test_path, solution_path = choose_data(args)
@@ -57,6 +58,8 @@ def run(args):
     train_seconds = time.perf_counter() - start
     labels = estimator.predict(X_test)
     path = write_submission(labels, args.out, args.model)
+    record_submission(path, estimator, model=args.model, train_seconds=train_seconds,
+                      data="demo" if solution_path is not None else str(train_path))
 
     history = estimator.history
     summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
