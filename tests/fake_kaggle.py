@@ -25,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 SERVICE = "competitions.CompetitionApiService"
-RULES_403 = "You must accept this competition's rules before you'll be able to do that."
 
 
 @dataclass
@@ -65,7 +64,8 @@ class FakeKaggle:
         self._server.daemon_threads = True
         self._server.fake = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     def start(self):
         self._thread.start()
@@ -79,6 +79,30 @@ class FakeKaggle:
     def fail(self, method, status, message):
         """Make API ``method`` (or ``"PUT"``, the upload) answer HTTP ``status``."""
         self.failures[method] = (status, message)
+
+    def run(self, capsys, *argv):
+        """Run ``kagdigits *argv`` in-process; return (exit code, stdout, stderr).
+
+        Fails if the fake's key shows anywhere in the output.
+        """
+        from kagdigits.cli import main
+
+        code = main([str(arg) for arg in argv])
+        out, err = capsys.readouterr()
+        assert self.key not in out + err
+        return code, out, err
+
+    @staticmethod
+    def go_offline(monkeypatch):
+        """Point the client at a loopback port where nothing listens (the network is down)."""
+        import socket
+
+        from kagglesdk.kaggle_env import KaggleEnv, _env_to_endpoint
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setitem(_env_to_endpoint, KaggleEnv.PROD, f"http://127.0.0.1:{port}")
 
     def api_calls(self):
         """The API methods called so far, in order."""
@@ -219,3 +243,4 @@ def fake_kaggle(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     yield server
     server.stop()
+
