@@ -12,6 +12,7 @@ import sys
 #: sub-command name -> module implementing it
 COMMANDS = {
     "submission": "kagdigits.commands.submission",
+    "models": "kagdigits.commands.models",
     "download": "kagdigits.commands.download",
     "submit": "kagdigits.commands.submit",
     "submissions": "kagdigits.commands.submissions",

@@ -3,15 +3,10 @@
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU}
+from kagdigits.nets.common import ACTIVATIONS, choose
+
 POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 INITS = {"default": None, "xavier": nn.init.xavier_uniform_, "he": nn.init.kaiming_uniform_}
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(options)}")
-    return options[value]
 
 
 class LeNet5(nn.Module):
@@ -39,9 +34,9 @@ class LeNet5(nn.Module):
     def __init__(self, num_classes=10, in_chans=1, activation="relu", pooling="max",
                  init="default", dropout=0.0, batchnorm=False):
         super().__init__()
-        act = _choice("activation", activation, ACTIVATIONS)
-        pool = _choice("pooling", pooling, POOLINGS)
-        init_fn = _choice("init", init, INITS)
+        act = choose("activation", activation, ACTIVATIONS)
+        pool = choose("pooling", pooling, POOLINGS)
+        init_fn = choose("init", init, INITS)
 
         def conv_block(cin, cout):
             layers = [nn.Conv2d(cin, cout, 5)]

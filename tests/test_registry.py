@@ -1,0 +1,76 @@
+"""The registry of estimators: every name fits, clones, pickles and is reachable from the CLI."""
+
+import argparse
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import kagdigits
+from kagdigits.base import DigitClassifier
+from kagdigits.cli import main
+from kagdigits.commands.common import build_estimator
+from kagdigits.estimators import REGISTRY, get_estimator_class
+
+NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]
+
+
+def test_registry_names_every_model():
+    assert sorted(REGISTRY) == sorted(NAMES)
+    for name, cls in REGISTRY.items():
+        assert get_estimator_class(name) is cls
+        assert issubclass(cls, DigitClassifier)
+        assert getattr(kagdigits, cls.__name__) is cls
+        assert cls.__name__ in kagdigits.__all__
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'lenet'; known models: allcnn, kagglecnn"):
+        get_estimator_class("lenet")
+
+
+def test_mlp_estimator_does_not_shadow_sklearn():
+    assert "MLPClassifier" not in dir(kagdigits)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_one_epoch_clone_and_pickle(name, digits):
+    X, y = digits[0][:64], digits[1][:64]
+    clf = REGISTRY[name](max_epochs=1, train_split=None, batch_size=32, device="cpu",
+                              verbose=0)
+    assert clf.fit(X, y) is clf
+    assert len(clf.history) == 1 and np.isfinite(clf.history[-1, "train_loss"])
+    proba = clf.predict_proba(X[:16])
+    assert proba.shape == (16, 10) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    expected = clf.predict(X[:16])
+    assert np.array_equal(pickle.loads(pickle.dumps(clf)).predict(X[:16]), expected)
+    twin = clone(clf)
+    assert twin.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
+    assert np.array_equal(twin.fit(X, y).predict(X[:16]), expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cli_builds_every_model(name):
+    args = argparse.Namespace(model=name, device="cpu", seed=3, epochs=2,
+                              params=["module__num_classes=5"])
+    clf = build_estimator(args)
+    assert isinstance(clf, REGISTRY[name])
+    assert (clf.max_epochs, clf.random_state, clf.module__num_classes) == (2, 3, 5)
+
+
+def test_cli_rejects_an_unknown_model_in_one_line(capsys, tmp_path):
+    assert main(["submission", "--model", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "known models: allcnn" in err
+
+
+def test_models_command_prints_the_table(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["name", "estimator", "1x28x28", "3x32x32"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert list(rows) == NAMES
+    assert rows["lenet5"][1:4] == ["LeNet5Classifier", "61,706", "62,006"]
+    assert rows["mlp"][1:4] == ["MLP3Classifier", "64,630", "247,670"]
+    assert rows["resnet18"][3] == "11,181,642"
