@@ -44,7 +44,7 @@ def connect():
     api.config_dir = str(Path(api.config).parent)
     # VERBOSE=1 would make the client print request headers, i.e. the credentials.
     api.args = [arg for arg in api.args if arg == "--local"]
-    with kaggle_errors("sign in"), contextlib.redirect_stdout(io.StringIO()):
+    with kaggle_errors(), contextlib.redirect_stdout(io.StringIO()):
         try:
             api.authenticate()
         except SystemExit:
@@ -76,27 +76,27 @@ def _server_message(response):
     return redact(message or response.reason or "no details")
 
 
-def http_error_message(action, status, detail):
-    """The one-line message for an HTTP ``status`` answer to ``action``."""
+def http_error_message(status, detail):
+    """The one-line message for an HTTP ``status`` answer."""
     said = f"Kaggle answered HTTP {status} ({detail})"
     if status == 401:
-        return (f"{action}: {said}: your Kaggle credentials were rejected; create a new API "
+        return (f"{said}: your Kaggle credentials were rejected; create a new API "
                 f"token at {TOKEN_URL} and replace {kaggle_json_path()} (or KAGGLE_USERNAME "
                 "and KAGGLE_KEY)")
     if status == 403:
-        return (f"{action}: {said}: accept the competition rules at {COMPETITION_URL}/rules "
+        return (f"{said}: accept the competition rules at {COMPETITION_URL}/rules "
                 "with the account whose API token you use, then retry")
     if status == 404:
-        return f"{action}: {said}: check that {COMPETITION_URL} is open to you, then retry"
+        return f"{said}: check that {COMPETITION_URL} is open to you, then retry"
     if status == 429:
-        return f"{action}: {said}: too many requests or no submissions left today; retry later"
+        return f"{said}: too many requests or no submissions left today; retry later"
     if status >= 500:
-        return f"{action}: {said}: a problem on Kaggle's side; retry in a few minutes"
-    return f"{action}: {said}; check the message and retry"
+        return f"{said}: a problem on Kaggle's side; retry in a few minutes"
+    return f"{said}; check the message and retry"
 
 
 @contextlib.contextmanager
-def kaggle_errors(action):
+def kaggle_errors():
     """Turn the ``requests`` errors raised inside into one-line ``KagdigitsError``s."""
     import requests
 
@@ -104,13 +104,12 @@ def kaggle_errors(action):
         yield
     except requests.HTTPError as exc:
         if exc.response is None:
-            raise KagdigitsError(f"{action}: Kaggle failed: {redact(exc)}; retry") from exc
+            raise KagdigitsError(f"the request to Kaggle failed: {redact(exc)}; retry") from exc
         raise KagdigitsError(http_error_message(
-            action, exc.response.status_code, _server_message(exc.response))) from exc
+            exc.response.status_code, _server_message(exc.response))) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise KagdigitsError(
-            f"{action}: cannot reach Kaggle ({type(exc).__name__}); check your internet "
+            f"cannot reach Kaggle ({type(exc).__name__}); check your internet "
             "connection (and HTTPS_PROXY if you use a proxy), then retry") from exc
     except requests.RequestException as exc:
-        raise KagdigitsError(f"{action}: the request to Kaggle failed: {redact(exc)}; "
-                             "retry") from exc
+        raise KagdigitsError(f"the request to Kaggle failed: {redact(exc)}; retry") from exc

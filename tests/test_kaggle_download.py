@@ -2,7 +2,8 @@
 
 The fake serves a small zip in the real layout (train.csv, test.csv,
 sample_submission.csv); the expected row counts are lowered to its 200 / 100 rows
-where a test needs the files to pass the check.
+where a test needs the files to pass the check. The no-credentials and no-network
+paths of download, submit and submissions are tested together in test_kaggle_submit.py.
 """
 
 import io

@@ -89,7 +89,7 @@ def run(args):
     api = connect()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=out) as tmp:
-        with kaggle_errors("download"):
+        with kaggle_errors():
             api.competition_download_files(COMPETITION, path=tmp, force=True, quiet=False)
         archives = sorted(Path(tmp).glob("*.zip"))
         if not archives:

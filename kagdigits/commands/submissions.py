@@ -31,7 +31,7 @@ def run(args):
     from kagdigits.ledger import editing, ledger_path, read_ledger
 
     api = connect()
-    with kaggle_errors("submissions"):
+    with kaggle_errors():
         submissions = api.competition_submissions(COMPETITION, page_size=args.limit) or []
     submissions = [s for s in submissions if s is not None]
     if not submissions:

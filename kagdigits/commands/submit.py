@@ -54,16 +54,16 @@ def run(args):
 
     api = connect()
     print(f"Uploading {path} to {COMPETITION}...")
-    with kaggle_errors("submit"):
+    with kaggle_errors():
         result = api.competition_submit(str(path), args.message, COMPETITION, quiet=True)
     if result.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE:
-        raise KagdigitsError(f"submit: the upload of {path} failed ({result.message}); "
+        raise KagdigitsError(f"the upload of {path} failed ({result.message}); "
                              "nothing was submitted, retry later")
     print(f"Kaggle: {result.message}" + (f" (ref {result.ref})" if result.ref else ""))
     update_row(ledger, path, kaggle_ref=result.ref or "", uploaded_at=utc_now(),
                message=args.message)
     try:
-        with kaggle_errors("submission limits"):
+        with kaggle_errors():
             limits = api.competition_get_submission_limits(COMPETITION)
         print(f"{limits.num_allowed_now} submissions left today.")
     except KagdigitsError:
