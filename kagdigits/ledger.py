@@ -126,6 +126,18 @@ def _same(a, b):
         return False
 
 
+def describe(value):
+    """A JSON-able stand-in for a parameter value JSON cannot hold (no memory addresses)."""
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        return f"{value.__module__}.{value.__qualname__}"
+    text = repr(value)
+    if " at 0x" not in text:
+        return text
+    fields = ", ".join(f"{name}={item!r}" for name, item in vars(value).items()
+                       if not name.startswith("_") and " at 0x" not in repr(item))
+    return f"{type(value).__name__}({fields})"
+
+
 def non_default_params(estimator):
     """The parameters of ``estimator`` that differ from a fresh instance's (``deep=False``)."""
     defaults = type(estimator)().get_params(deep=False)
@@ -156,7 +168,7 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
     history = estimator.history
     valid_acc = (f"{max(history[:, 'valid_acc']):.4f}"
                  if len(history) and "valid_acc" in history[-1] else "")
-    params = json.dumps(non_default_params(estimator), default=repr, sort_keys=True)
+    params = json.dumps(non_default_params(estimator), default=describe, sort_keys=True)
     try:
         append_row(ledger, file=file_entry(ledger, file), written_at=utc_now(), model=model,
                    params=params, valid_acc=valid_acc, train_seconds=f"{train_seconds:.1f}",

@@ -11,9 +11,11 @@ from kagdigits.errors import KagdigitsError
 from kagdigits.ledger import (
     COLUMNS,
     append_row,
+    describe,
     editing,
     find_row,
     ledger_path,
+    non_default_params,
     read_ledger,
     update_row,
 )
@@ -91,6 +93,23 @@ def _append_many(path, worker):
         append_row(path, file=f"{worker}-{i}.csv")
 
 
+def test_params_are_described_without_memory_addresses():
+    import torch
+    from skorch.dataset import ValidSplit
+
+    from kagdigits import LeNet5Classifier
+
+    clf = LeNet5Classifier(lr=0.01, optimizer=torch.optim.SGD, train_split=ValidSplit(0.2),
+                           callbacks=[("stop", ValidSplit(3))])
+    params = non_default_params(clf)
+
+    assert set(params) == {"lr", "optimizer", "train_split", "callbacks"}
+    assert json.loads(json.dumps(params, default=describe)) == {
+        "lr": 0.01, "optimizer": "torch.optim.sgd.SGD",
+        "train_split": "ValidSplit(stratified=False, random_state=None, cv=0.2)",
+        "callbacks": [["stop", "ValidSplit(stratified=False, random_state=None, cv=3)"]]}
+
+
 def test_concurrent_appends_lose_no_row(ledger):
     append_row(ledger, file="first.csv")
     context = multiprocessing.get_context("fork")
@@ -119,7 +138,10 @@ def test_submission_command_records_its_file(tiny_kaggle_files, tmp_path, capsys
     assert row["file"] == written.rsplit("/", 1)[-1]
     assert (row["model"], row["device"], row["data"], row["version"]) == (
         "lenet5", "cpu", str(train), __version__)
-    assert json.loads(row["params"]) == {"device": "cpu", "max_epochs": 1,
-                                         "module__activation": "tanh"}
+    params = json.loads(row["params"])
+    assert {"device": "cpu", "max_epochs": 1, "module__activation": "tanh"}.items() <= \
+        params.items()
+    assert "lr" not in params and "batch_size" not in params  # defaults are left out
+    assert " at 0x" not in row["params"]
     assert 0 <= float(row["valid_acc"]) <= 1 and float(row["train_seconds"]) > 0
     assert row["kaggle_ref"] == "" and row["written_at"].endswith("Z")
