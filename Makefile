@@ -39,6 +39,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/speed.py
+	$(BIN)/python tests/bench/io_speed.py
 	$(BIN)/python tests/bench/accuracy.py
 
 lint: $(STAMP)
