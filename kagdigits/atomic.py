@@ -2,10 +2,22 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from kagdigits.errors import KagdigitsError
+
+
+def _exists_error(path):
+    return KagdigitsError(f"{path} already exists; choose another name or pass --force")
+
+
+def _umask_mode(mode=0o666):
+    """``mode`` less the process umask (what ``open`` would give a new file)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 @contextlib.contextmanager
@@ -14,13 +26,15 @@ def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
 
     On any error the temporary file is removed and ``path`` is left as it was.
     With ``overwrite=False`` an existing ``path`` is an error, never replaced.
+    The new file gets the permissions ``open`` would give it (umask applied).
     """
     path = Path(path)
     if not overwrite and path.exists():
-        raise KagdigitsError(f"{path} already exists; choose another name or pass --force")
+        raise _exists_error(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
@@ -31,10 +45,32 @@ def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
             try:
                 os.link(tmp, path)  # fails, instead of clobbering, if path appeared meanwhile
             except FileExistsError:
-                raise KagdigitsError(
-                    f"{path} already exists; choose another name or pass --force") from None
+                raise _exists_error(path) from None
             os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder next to ``path``; rename it to ``path`` on success.
+
+    Readers see either no ``path`` or the complete folder. On any error the temporary
+    folder is removed. An existing ``path`` is an error, never replaced.
+    """
+    path = Path(path)
+    if path.exists():
+        raise _exists_error(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        os.chmod(tmp, _umask_mode(0o777))
+        yield tmp
+        if path.exists():
+            raise _exists_error(path)
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

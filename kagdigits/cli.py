@@ -18,6 +18,8 @@ COMMANDS = {
     "submissions": "kagdigits.commands.submissions",
     "data": "kagdigits.commands.data",
     "score": "kagdigits.commands.score",
+    "fit": "kagdigits.commands.fit",
+    "predict": "kagdigits.commands.predict",
 }
 
 
@@ -40,22 +42,37 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the ``kagdigits`` console script; returns the exit code."""
+    """Entry point of the ``kagdigits`` console script; returns the exit code.
+
+    Errors a user can cause print one line (``--debug``: the traceback) and give a
+    non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or a
+    GPU out of memory, 130 for Ctrl-C.
+    """
     args = build_parser().parse_args(argv)
     from kagdigits.errors import KagdigitsError
+
+    def fail(message, code):
+        if args.debug:
+            raise
+        print(f"kagdigits {args.command}: {message}", file=sys.stderr)
+        return code
 
     try:
         return args.run(args) or 0
     except KagdigitsError as exc:
-        if args.debug:
-            raise
-        print(f"kagdigits {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        code = getattr(exc, "exit_code", 2)
+        return fail(f"{'interrupted' if code == 130 else 'error'}: {exc}", code)
     except KeyboardInterrupt:
-        if args.debug:
+        return fail("interrupted", 130)
+    except OSError as exc:
+        return fail(f"error: {exc} (check the path, its permissions and free disk space)", 1)
+    except MemoryError:
+        return fail("error: out of memory; use less data or a machine with more memory", 1)
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc):
             raise
-        print(f"kagdigits {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return fail("error: the GPU ran out of memory; lower the batch size "
+                    "(e.g. --set batch_size=32) or use --device cpu", 1)
 
 
 if __name__ == "__main__":

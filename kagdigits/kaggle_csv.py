@@ -3,9 +3,16 @@
 ``train.csv`` is ``label,pixel0,...,pixel783``; ``test.csv`` is the pixel columns alone.
 Pixels stay ``uint8`` in memory (42,000 x 784 is 33 MB). Every problem raises an
 :class:`~kagdigits.errors.InputError` naming the file, the line/column and the fix.
+
+Files are read in chunks (pandas' C parser) into one ``uint8`` array sized from the file
+size, so reading needs about ``file size / 2 + CHUNK_BYTES * 3`` bytes of memory; a file
+that would not fit in the available memory is refused before reading, with a clear error.
+Accepted: a UTF-8 byte-order mark, CRLF line ends, blank lines, quoted values, spaces
+around values. Every value must be an integer literal (``5``, not ``5.0``).
 """
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +23,11 @@ from kagdigits.errors import InputError
 from kagdigits.inputs import image_shape_of_flat
 
 N_PIXELS = 784
+#: Bytes of parsed values held per chunk while reading (the parser's own buffers come on top).
+CHUNK_BYTES = 16 * 2**20
+#: A header line longer than this is not a Kaggle header.
+MAX_HEADER_BYTES = 2**20
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 
 
 def pixel_columns(n_pixels=N_PIXELS):
@@ -27,10 +39,19 @@ def _read_header(path):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; check the path (Kaggle files go in data/)")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), None)
-    if not header:
-        raise InputError(f"{path}: the file is empty; download it again")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            line = f.readline(MAX_HEADER_BYTES)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is not a UTF-8 text CSV file (is it zipped or compressed? "
+                         "unpack it first)") from None
+    if len(line) >= MAX_HEADER_BYTES:
+        raise InputError(f"{path}: the first line is longer than {MAX_HEADER_BYTES:,} "
+                         "characters, so it is not a Kaggle CSV header; check the file")
+    header = next(csv.reader([line]), None)
+    if not header or not "".join(header).strip():
+        raise InputError(f"{path}: the file is empty or starts with a blank line; "
+                         "download it again")
     return header
 
 
@@ -46,43 +67,126 @@ def _check_header(path, header, expected, what):
             f"a {what} file has the header {expected[0]},{expected[1]},...,{expected[-1]}")
 
 
-def _first_bad_cell(path, columns, lo, hi):
-    """Locate the first cell that is not an integer in lo..hi; return a message."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    for row, values in enumerate(frame.itertuples(index=False), start=2):
-        for column, value in zip(columns, values, strict=False):
-            text = value.strip() if isinstance(value, str) else value
-            if not (isinstance(text, str) and text.lstrip("+-").isdigit()
-                    and lo <= int(text) <= hi):
-                shown = "an empty cell" if text in ("", None) else repr(text)
-                return f"line {row}, column {column}: {shown} is not an integer {lo}..{hi}"
+def available_memory():
+    """Bytes of memory this process may still use (Linux: MemAvailable and the cgroup limit).
+
+    ``None`` where the system does not say.
+    """
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            limits.append(int(limit) - int(used))
+    except (OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def _allocate(path, n_rows, n_cols):
+    """An empty uint8 array of ``n_rows`` x ``n_cols``, or an error if memory is short."""
+    need = n_rows * n_cols + 3 * CHUNK_BYTES
+    free = available_memory()
+    if free is not None and need > free:
+        raise InputError(
+            f"{path}: reading it needs about {need / 2**30:.1f} GiB of memory but only "
+            f"{free / 2**30:.1f} GiB is available; free memory, use a machine with more, "
+            "or split the file")
+    try:
+        return np.empty((n_rows, n_cols), dtype=np.uint8)
+    except MemoryError:
+        raise InputError(f"{path}: too large to read into memory ({n_rows:,} rows x "
+                         f"{n_cols} columns); use a machine with more memory") from None
+
+
+def _first_bad_cell(path, columns, limits, skip_rows):
+    """Locate the first bad row or cell after ``skip_rows`` data rows; return a message."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        f.readline()  # the header
+        line_no, rows = 1, 0
+        for line in f:  # skip the rows known to be good; blank lines are not rows
+            line_no += 1
+            if rows == skip_rows:
+                break
+            rows += line.strip("\r\n") != ""
+        else:
+            return None
+        reader = csv.reader(_chain_first(line, f))
+        for row in reader:
+            at = line_no + reader.line_num - 1
+            if not row:
+                continue
+            if len(row) != len(columns):
+                return (f"line {at} has {len(row)} values, expected {len(columns)} "
+                        f"(one per header column)")
+            for column, text, hi in zip(columns, row, limits, strict=True):
+                if not (_INTEGER.fullmatch(text) and 0 <= int(text) <= hi):
+                    shown = "an empty cell" if not text.strip() else repr(text)
+                    return f"line {at}, column {column}: {shown} is not an integer 0..{hi}"
+    return None
+
+
+def _chain_first(first, rest):
+    yield first
+    yield from rest
+
+
+def _line_of_row(path, row):
+    """The line number of data row ``row`` (0-based), counting blank lines."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        f.readline()
+        for line_no, line in enumerate(f, start=2):
+            if line.strip("\r\n"):
+                if row == 0:
+                    return line_no
+                row -= 1
     return None
 
 
 def _read_values(path, columns, label_column=None):
-    """Read all columns as int16, then check ranges; fall back to a cell-by-cell diagnosis."""
-    try:
-        frame = pd.read_csv(path, dtype=np.int16, encoding="utf-8-sig",
-                            skip_blank_lines=True)
-    except (ValueError, OverflowError):
-        bad = _first_bad_cell(path, columns, 0, 255)
-        raise InputError(f"{path}: {bad or 'unreadable values'}; "
-                         "fix the file or download it again") from None
-    values = frame.to_numpy()
-    if len(values) == 0:
-        raise InputError(f"{path}: the file has a header but no rows; download it again")
-    if values.shape[1] != len(columns):
-        raise InputError(f"{path}: rows have {values.shape[1]} values, expected {len(columns)}")
-    limits = np.full(len(columns), 255)
+    """All values as a uint8 array (n_rows, n_columns), read chunk by chunk and validated."""
+    path = Path(path)
+    n_cols = len(columns)
+    limits = np.full(n_cols, 255)
     if label_column is not None:
         limits[label_column] = 9
-    bad = (values < 0) | (values > limits)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise InputError(
-            f"{path}: line {row + 2}, column {columns[col]}: {values[row, col]} is not an "
-            f"integer 0..{limits[col]}; fix the file or download it again")
-    return values.astype(np.uint8)
+    # A row holds at least n_cols one-character values and n_cols separators.
+    out = _allocate(path, path.stat().st_size // (2 * n_cols) + 1, n_cols)
+    n = 0
+    try:
+        with pd.read_csv(path, encoding="utf-8-sig", skip_blank_lines=True,
+                         chunksize=max(1, CHUNK_BYTES // (8 * n_cols))) as reader:
+            for chunk in reader:
+                if not all(dtype.kind in "iu" for dtype in chunk.dtypes):
+                    raise ValueError("a column that is not all integers")
+                values = chunk.to_numpy()
+                if values.min() < 0 or (values > limits).any():
+                    row, col = np.argwhere((values < 0) | (values > limits))[0]
+                    raise InputError(
+                        f"{path}: line {_line_of_row(path, n + row)}, column {columns[col]}: "
+                        f"{values[row, col]} is not an integer 0..{limits[col]}; "
+                        "fix the file or download it again")
+                out[n:n + len(values)] = values
+                n += len(values)
+    except InputError:
+        raise
+    except (ValueError, OverflowError, UnicodeDecodeError):
+        bad = _first_bad_cell(path, columns, limits, n)
+        raise InputError(f"{path}: {bad or 'unreadable values'}; "
+                         "fix the file or download it again") from None
+    except MemoryError:
+        raise InputError(f"{path}: ran out of memory while reading it; "
+                         "use a machine with more memory") from None
+    if n == 0:
+        raise InputError(f"{path}: the file has a header but no rows; download it again")
+    return out[:n]
 
 
 def read_train_csv(path):

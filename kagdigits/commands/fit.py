@@ -1,0 +1,50 @@
+"""Train a model on train.csv and save it as a .kd file for `kagdigits predict`.
+
+The file holds the weights (safetensors) and the estimator's settings (JSON), never a
+pickle, so it is safe to share; a model trained on a GPU loads on a CPU-only machine.
+Without --train and data/train.csv it trains on the demo set (see `kagdigits submission`).
+Every epoch is checkpointed in runs/<run-id>/; after Ctrl-C, continue with
+kagdigits fit --resume <run-id>.
+"""
+
+import time
+from pathlib import Path
+
+from kagdigits.commands.common import (
+    add_force_argument,
+    add_training_arguments,
+    build_estimator,
+    fit_checkpointed,
+    resume_settings,
+)
+
+HELP = "train a model and save it to a .kd file"
+
+
+def add_arguments(parser):
+    add_training_arguments(parser)
+    parser.add_argument("--save", type=Path, required=True, metavar="PATH",
+                        help="where to save the model, e.g. models/lenet5.kd")
+    parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
+    add_force_argument(parser, "the --save file")
+
+
+def run(args):
+    from kagdigits.commands.submission import choose_data
+    from kagdigits.errors import KagdigitsError
+    from kagdigits.kaggle_csv import read_train_csv
+    from kagdigits.persist import save_model
+
+    run_dir = resume_settings(args)
+    save = Path(args.save)
+    if save.exists() and not args.force:
+        raise KagdigitsError(f"{save} already exists; choose another name or pass --force")
+    estimator = build_estimator(args)
+    train_path, _, _ = choose_data(args, need_test=False)
+    X, y = read_train_csv(train_path)
+    print(f"Train: {train_path} ({len(X):,} rows)")
+    print(f"Training {args.model} ({type(estimator).__name__}) on {estimator.device}...")
+    start = time.perf_counter()
+    fit_checkpointed(args, estimator, X, y, run_dir)
+    print(f"Trained {len(estimator.history)} epochs in {time.perf_counter() - start:.1f} s")
+    print(save_model(estimator, save, overwrite=args.force))
