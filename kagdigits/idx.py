@@ -75,12 +75,16 @@ def read_idx(path):
     Raises
     ------
     InputError
-        Missing file, wrong magic number, truncated data or trailing bytes.
+        Missing file, wrong magic number, impossible sizes, truncated data or trailing bytes.
     """
     try:
         with _open(path) as f:
             dtype, shape = _read_header(f, path)
-            values = np.empty(shape, dtype=dtype)
+            try:
+                values = np.empty(shape, dtype=dtype)
+            except (MemoryError, ValueError):
+                raise InputError(f"{path}: the header promises {shape} values, more than fit "
+                                 "in memory; is it an IDX file?") from None
             n_read = _read_exactly(f, values)
             if n_read < values.nbytes:
                 raise InputError(

@@ -92,6 +92,13 @@ def test_empty_file_and_short_header(tmp_path, content, message):
         read_idx(path)
 
 
+def test_absurd_sizes_in_the_header(tmp_path):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x03" + b"\xff" * 12 + b"\x00" * 16)
+    with pytest.raises(InputError, match="more than fit in memory"):
+        read_idx(path)
+
+
 def test_trailing_bytes_are_an_error(tmp_path, images):
     path = tmp_path / "long-idx3-ubyte"
     path.write_bytes(idx_bytes(images) + b"\x00")
