@@ -45,8 +45,8 @@ def main(argv=None):
     """Entry point of the ``kagdigits`` console script; returns the exit code.
 
     Errors a user can cause print one line (``--debug``: the traceback) and give a
-    non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or a
-    GPU out of memory, 130 for Ctrl-C.
+    non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or
+    running out of memory, 130 for Ctrl-C.
     """
     args = build_parser().parse_args(argv)
     from kagdigits.errors import KagdigitsError
@@ -68,11 +68,12 @@ def main(argv=None):
         return fail(f"error: {exc} (check the path, its permissions and free disk space)", 1)
     except MemoryError:
         return fail("error: out of memory; use less data or a machine with more memory", 1)
-    except RuntimeError as exc:
-        if "out of memory" not in str(exc):
+    except RuntimeError as exc:  # torch's allocation failures
+        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
             raise
-        return fail("error: the GPU ran out of memory; lower the batch size "
-                    "(e.g. --set batch_size=32) or use --device cpu", 1)
+        gpu = "GPU " if "CUDA" in str(exc) else ""
+        return fail(f"error: out of {gpu}memory ({str(exc).splitlines()[0][:160]}); lower the "
+                    "batch size (e.g. --set batch_size=32) or use a smaller model", 1)
 
 
 if __name__ == "__main__":

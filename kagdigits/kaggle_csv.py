@@ -13,6 +13,7 @@ around values. Every value must be an integer literal (``5``, not ``5.0``).
 
 import csv
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,10 @@ def _read_header(path):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; check the path (Kaggle files go in data/)")
+    with open(path, "rb") as f:
+        line = f.readline(MAX_HEADER_BYTES)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            line = f.readline(MAX_HEADER_BYTES)
+        line = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: is not a UTF-8 text CSV file (is it zipped or compressed? "
                          "unpack it first)") from None
@@ -161,8 +163,12 @@ def _read_values(path, columns, label_column=None):
     out = _allocate(path, path.stat().st_size // (2 * n_cols) + 1, n_cols)
     n = 0
     try:
-        with pd.read_csv(path, encoding="utf-8-sig", skip_blank_lines=True,
-                         chunksize=max(1, CHUNK_BYTES // (8 * n_cols))) as reader:
+        # index_col=False: a row with an extra value must not turn column 1 into an index;
+        # pandas then only warns that it drops the value, so that warning is an error.
+        with warnings.catch_warnings(), pd.read_csv(
+                path, encoding="utf-8-sig", skip_blank_lines=True, index_col=False,
+                chunksize=max(1, CHUNK_BYTES // (8 * n_cols))) as reader:
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             for chunk in reader:
                 if not all(dtype.kind in "iu" for dtype in chunk.dtypes):
                     raise ValueError("a column that is not all integers")
@@ -177,10 +183,11 @@ def _read_values(path, columns, label_column=None):
                 n += len(values)
     except InputError:
         raise
-    except (ValueError, OverflowError, UnicodeDecodeError):
+    except (ValueError, OverflowError, UnicodeDecodeError, pd.errors.ParserWarning):
         bad = _first_bad_cell(path, columns, limits, n)
-        raise InputError(f"{path}: {bad or 'unreadable values'}; "
-                         "fix the file or download it again") from None
+        if bad is not None or n:
+            raise InputError(f"{path}: {bad or 'unreadable values'}; "
+                             "fix the file or download it again") from None
     except MemoryError:
         raise InputError(f"{path}: ran out of memory while reading it; "
                          "use a machine with more memory") from None

@@ -183,7 +183,8 @@ def load_model(path, device="auto"):
     except (ValueError, TypeError, RuntimeError) as exc:
         if isinstance(exc, KagdigitsError):
             raise
-        raise _refuse(path, f"does not match the {name} model ({exc})") from None
+        detail = " ".join(str(exc).split())  # one line
+        raise _refuse(path, f"does not match the {name} model ({detail})") from None
     if classes:
         estimator.classes_inferred_ = np.asarray(classes)
     return estimator

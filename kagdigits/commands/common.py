@@ -99,14 +99,14 @@ def check_param_names(estimator, params, model):
     for name in params:
         if name in names or name.startswith(tuple(open_prefixes)):
             continue
-        prefix = name.rpartition("__")[0]
-        same_kind = sorted(n for n in names if n.rpartition("__")[0] == prefix)
-        close = difflib.get_close_matches(name, same_kind or sorted(names), n=3, cutoff=0.75)
+        prefix, _, leaf = name.rpartition("__")
+        same_kind = {n.rpartition("__")[2]: n for n in sorted(names)
+                     if n.rpartition("__")[0] == prefix}
+        close = [same_kind[c] for c in difflib.get_close_matches(leaf, same_kind, cutoff=0.75)]
         if close:
             hint = f"did you mean {' or '.join(close)}?"
-        elif same_kind:
-            options = ", ".join(n[len(prefix) + 2:] for n in same_kind)
-            hint = f"{prefix}__<name> takes one of: {options}"
+        elif same_kind and prefix:
+            hint = f"{prefix}__<name> takes one of: {', '.join(same_kind)}"
         else:
             hint = ("use an estimator parameter such as lr, max_epochs, batch_size, patience, "
                     "or module__<option> for the network")

@@ -39,6 +39,8 @@ def run(args):
     save = Path(args.save)
     if save.exists() and not args.force:
         raise KagdigitsError(f"{save} already exists; choose another name or pass --force")
+    if any(p.exists() and not p.is_dir() for p in save.parents):
+        raise KagdigitsError(f"cannot save to {save}: a parent of it is a file, not a folder")
     estimator = build_estimator(args)
     train_path, _, _ = choose_data(args, need_test=False)
     X, y = read_train_csv(train_path)
