@@ -20,6 +20,9 @@ COMMANDS = {
     "score": "kagdigits.commands.score",
     "fit": "kagdigits.commands.fit",
     "predict": "kagdigits.commands.predict",
+    "compare": "kagdigits.commands.compare",
+    "grid": "kagdigits.commands.grid",
+    "report": "kagdigits.commands.report",
 }
 
 

@@ -1,0 +1,118 @@
+"""The report's PNG plots, drawn with matplotlib's Agg renderer (no display needed)."""
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from kagdigits.atomic import atomic_write
+
+DPI = 110
+METRICS = (("loss", "Loss (cross-entropy)", "loss"), ("acc", "Accuracy", "accuracy"))
+
+
+def save_png(fig, path):
+    """Write ``fig`` to a new PNG file at ``path`` (atomically)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def plot_curves(history, path):
+    """Per-epoch train/valid loss and accuracy of every model: mean over seeds, min–max band.
+
+    ``history`` has columns model, seed, epoch, train_loss, train_acc, valid_loss, valid_acc.
+    """
+    fig = Figure(figsize=(13, 5))
+    axes = fig.subplots(1, 2)
+    for i, (model, group) in enumerate(history.groupby("model", sort=False)):
+        by_epoch = group.groupby("epoch")
+        for split, style in (("train", "--"), ("valid", "-")):
+            for ax, (metric, _, _) in zip(axes, METRICS, strict=True):
+                stats = by_epoch[f"{split}_{metric}"].agg(["mean", "min", "max"]).dropna()
+                if stats.empty:
+                    continue
+                ax.plot(stats.index, stats["mean"], style, color=f"C{i}", marker=".",
+                        label=f"{model} {split}")
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}",
+                                alpha=0.15, linewidth=0)
+    for ax, (_, title, ylabel) in zip(axes, METRICS, strict=True):
+        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    n_seeds = history.groupby("model")["seed"].nunique().max()
+    fig.suptitle(f"Training curves: mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}, "
+                 "band: min–max over seeds\n(train: the training batches during the epoch; "
+                 "valid: the validation split)", fontsize=11)
+    return save_png(fig, path)
+
+
+def plot_confusion(labels, predicted, title, path, n_classes=10):
+    """Confusion matrix (counts) of ``predicted`` against the true ``labels``."""
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(labels, predicted, labels=np.arange(n_classes))
+    fig = Figure(figsize=(7.5, 6.5))
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    threshold = matrix.max() / 2
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > threshold else ("0.6" if count == 0 else "black")
+        ax.text(column, row, count, ha="center", va="center", fontsize=9, color=color)
+    ax.set(xticks=range(n_classes), yticks=range(n_classes), xlabel="predicted label",
+           ylabel="true label", title=title)
+    fig.colorbar(image, ax=ax, label="test images")
+    return save_png(fig, path)
+
+
+def _as_picture(image):
+    """(C, H, W) uint8 -> what ``imshow`` shows: (H, W) for 1 channel, (H, W, 3) for 3."""
+    return image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
+
+
+def plot_images(images, titles, wrong, title, path, columns=8):
+    """A grid of images, each titled; titles of ``wrong`` ones in red."""
+    rows = max(1, -(-len(images) // columns))
+    fig = Figure(figsize=(columns * 1.5, rows * 1.75 + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text, bad in zip(axes.flat, images, titles, wrong, strict=False):
+        ax.imshow(_as_picture(image), cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(text, fontsize=9, color="tab:red" if bad else "black")
+    fig.suptitle(title, fontsize=12)
+    return save_png(fig, path)
+
+
+def plot_grid(table, label_columns, title, path):
+    """Train and valid accuracy and loss per setting of a grid (one row of ``table`` each)."""
+    labels = [", ".join(f"{c} {row[c]}" for c in label_columns) or f"setting {i + 1}"
+              for i, (_, row) in enumerate(table.iterrows())]
+    y = np.arange(len(table))
+    fig = Figure(figsize=(13, 1.4 + 0.42 * len(table)))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (metric, name, xlabel) in zip(axes, METRICS[::-1], strict=True):
+        valid = table[f"valid {metric}"]
+        ax.plot(table[f"train {metric}"], y, "s", mfc="none", color="C0", label="train")
+        error = table["valid acc ±"] if metric == "acc" else None
+        if error is not None and error.notna().any():
+            ax.errorbar(valid, y, xerr=error, fmt="o", color="C1", capsize=3,
+                        label="valid (± 1.96·std over folds)")
+        else:
+            ax.plot(valid, y, "o", color="C1", label="valid")
+        for value, row in zip(valid, y, strict=True):
+            ax.annotate(f"{value:.4f}" if metric == "acc" else f"{value:.3f}", (value, row),
+                        xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8,
+                        color="C1")
+        ax.set(title=name, xlabel=xlabel)
+        ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1))
+    axes[0].set_yticks(y, labels, fontsize=9)
+    axes[0].set_ylim(len(table) - 0.4, -0.8)  # first setting on top, room for the labels
+    fig.suptitle(title, fontsize=12)
+    return save_png(fig, path)
