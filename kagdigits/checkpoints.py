@@ -10,7 +10,7 @@ A run folder holds::
         optimizer.pt          optimizer state (read back with torch.load(weights_only=True))
         history.json          the skorch history
         state.json            the callbacks' plain state (LR scheduler, early stopping,
-                              best scores)
+                              best scores) and the fp16 loss scaler's
 
 Each epoch folder is filled under a temporary name and renamed into place, so a crash
 at any moment leaves the previous epoch intact. Every fit gets its own folder, so
@@ -137,45 +137,40 @@ def _is_tensor_dict(value):
             and all(isinstance(v, torch.Tensor) for v in value.values()))
 
 
-def _callback_state(callbacks):
-    """(JSON state, tensors) of the callbacks' learned attributes (names ending in ``_``).
+def _object_state(obj, prefix, tensors, plain=True):
+    """The JSON state of ``obj``'s learned attributes (names ending in ``_``).
 
-    Plain scalars go to JSON; dicts of tensors (early stopping's best weights) to
-    tensors; objects with a JSON-able ``state_dict()`` (LR schedulers) to JSON.
+    Plain scalars go to JSON; dicts of tensors (early stopping's best weights) into
+    ``tensors`` under ``prefix``; objects with a JSON-able ``state_dict()`` (LR schedulers,
+    the fp16 GradScaler) to JSON. ``plain=False``: only the ``state_dict()`` objects.
+    Networks and optimizers are left out (they are saved whole).
     """
-    state, tensors = {}, {}
-    for i, (name, callback) in enumerate(callbacks):
-        saved = {"plain": {}, "state_dicts": {}, "tensors": {}}
-        for attr, value in vars(callback).items():
-            if not attr.endswith("_") or attr.startswith("_"):
-                continue
-            if (plain := _plain(value)) is not ...:
-                saved["plain"][attr] = plain
-            elif _is_tensor_dict(value):
-                prefix = f"callbacks.{i}.{attr}."
-                saved["tensors"][attr] = prefix
-                tensors.update({prefix + k: v for k, v in value.items()})
-            elif callable(getattr(value, "state_dict", None)):
-                with contextlib.suppress(TypeError, ValueError):
-                    saved["state_dicts"][attr] = json.loads(json.dumps(value.state_dict()))
-        state[name] = saved
-    return state, tensors
-
-
-def _restore_callbacks(callbacks, state, tensors):
-    for name, callback in callbacks:
-        saved = state.get(name)
-        if saved is None:
+    saved = {"plain": {}, "state_dicts": {}, "tensors": {}}
+    for attr, value in vars(obj).items():
+        if (not attr.endswith("_") or attr.startswith("_")
+                or isinstance(value, torch.nn.Module | torch.optim.Optimizer)):
             continue
-        for attr, value in saved["plain"].items():
-            setattr(callback, attr, value)
-        for attr, sd in saved["state_dicts"].items():
-            target = getattr(callback, attr, None)
-            if target is not None:
-                target.load_state_dict(sd)
-        for attr, prefix in saved["tensors"].items():
-            setattr(callback, attr, {k[len(prefix):]: v for k, v in tensors.items()
-                                     if k.startswith(prefix)})
+        if plain and (scalar := _plain(value)) is not ...:
+            saved["plain"][attr] = scalar
+        elif plain and _is_tensor_dict(value):
+            saved["tensors"][attr] = f"{prefix}.{attr}."
+            tensors.update({f"{prefix}.{attr}.{k}": v for k, v in value.items()})
+        elif callable(getattr(value, "state_dict", None)):
+            with contextlib.suppress(TypeError, ValueError):
+                saved["state_dicts"][attr] = json.loads(json.dumps(value.state_dict()))
+    return saved
+
+
+def _restore_object(obj, saved, tensors):
+    for attr, value in saved["plain"].items():
+        setattr(obj, attr, value)
+    for attr, state_dict in saved["state_dicts"].items():
+        target = getattr(obj, attr, None)
+        if target is not None:
+            target.load_state_dict(state_dict)
+    for attr, prefix in saved["tensors"].items():
+        setattr(obj, attr, {k[len(prefix):]: v for k, v in tensors.items()
+                            if k.startswith(prefix)})
 
 
 def _save_tensors(path, tensors, overwrite=False):
@@ -265,7 +260,10 @@ class RunCheckpoint(Callback):
             folder / "optimizer.pt", map_location=device, weights_only=True))
         net.history = History(json.loads((folder / "history.json").read_text()))
         state = json.loads((folder / "state.json").read_text())
-        _restore_callbacks(self._others(net), state["callbacks"], tensors)
+        _restore_object(net, state["net"], tensors)
+        for name, callback in self._others(net):
+            if name in state["callbacks"]:
+                _restore_object(callback, state["callbacks"][name], tensors)
         _restore_rng(tensors)
 
     def on_batch_end(self, net, **kwargs):
@@ -276,7 +274,10 @@ class RunCheckpoint(Callback):
         epoch = len(net.history)
         if net.history[-1].get(self.monitor):
             _save_tensors(self.dirname_ / BEST, net.module_.state_dict(), overwrite=True)
-        callback_state, tensors = _callback_state(self._others(net))
+        tensors = {}
+        state = {"epoch": epoch, "net": _object_state(net, "net", tensors, plain=False),
+                 "callbacks": {name: _object_state(cb, f"callbacks.{i}", tensors)
+                               for i, (name, cb) in enumerate(self._others(net))}}
         tensors.update({f"module.{k}": v for k, v in net.module_.state_dict().items()})
         tensors.update({f"criterion.{k}": v for k, v in net.criterion_.state_dict().items()})
         tensors.update(_rng_tensors())
@@ -288,7 +289,7 @@ class RunCheckpoint(Callback):
             with atomic_write(folder / "history.json") as f:
                 json.dump(net.history.to_list(), f, default=_json_default)
             with atomic_write(folder / "state.json") as f:
-                json.dump({"epoch": epoch, "callbacks": callback_state}, f)
+                json.dump(state, f)
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
         self.on_batch_end(net)

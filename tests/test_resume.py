@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import re
 import signal
 
@@ -181,3 +182,14 @@ def test_cli_resume_refuses_changed_data_another_command_and_unknown_runs(
     train.write_text("\n".join(lines))
     assert main(["submission", "--resume", run.name]) == 2
     assert "the training data differ from those run" in capsys.readouterr().err
+
+
+def test_resume_restores_the_fp16_loss_scaler(digits, tmp_path):
+    X, y = digits
+    settings = {**SETTINGS, "max_epochs": 3, "precision": "fp16"}
+    reference = LeNet5Classifier(**settings).fit(X, y)
+    fit_run(LeNet5Classifier(**settings, callbacks=[("stop", StopAfter(3))]), X, y, tmp_path)
+    state = json.loads((latest_epoch_dir(tmp_path) / "state.json").read_text())
+    assert state["net"]["state_dicts"]["grad_scaler_"]["scale"] == 2.0**16
+    resumed = fit_run(LeNet5Classifier(**settings), X, y, tmp_path, resume=True)
+    assert_same_run(resumed, reference, X)
