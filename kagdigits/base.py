@@ -9,15 +9,16 @@ tensors (:mod:`kagdigits.batching`), mixed precision and ``channels_last`` on CU
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator
-from torch.optim.lr_scheduler import ExponentialLR
 
+from kagdigits.augment import augmented, make_augment
 from kagdigits.batching import BatchIterator
 from kagdigits.device import resolve_device
 from kagdigits.errors import InputError
 from kagdigits.inputs import to_images, to_labels
+from kagdigits.schedules import lr_schedule_callbacks
 
 #: ``precision`` value -> autocast dtype (None: no autocast).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,7 +45,12 @@ class DigitClassifier(NeuralNetClassifier):
     random_state : int or None, default=0
         Seeds torch before each fit, so the same seed gives the same predictions on CPU.
     lr_decay : float or None, default=0.98
-        Multiply the learning rate by this after every epoch (``None``: constant).
+        Multiply the learning rate by this after every epoch (``None``: constant);
+        used by ``lr_schedule="exponential"``.
+    lr_schedule : {"exponential", "onecycle", "plateau"} or None, default="exponential"
+        Learning-rate schedule (see :mod:`kagdigits.schedules`): ``lr_decay`` per
+        epoch, one cycle over all batches peaking at ``lr``, or halve after 2 epochs
+        without a lower validation loss; ``None``: constant.
     patience : int or None, default=5
         Stop after this many epochs without a lower validation loss and restore the
         best epoch's weights (``None``, or ``train_split=None``: no early stopping).
@@ -66,9 +72,18 @@ class DigitClassifier(NeuralNetClassifier):
     compile : bool, default=False
         ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets its
         arguments, e.g. ``compile__mode="max-autotune"``).
+    augment : "affine", class or None, default=None
+        Random augmentation of the training batches on the training device, never of
+        validation or prediction batches: ``"affine"`` (:class:`kagdigits.augment.Augment`:
+        rotation, zoom, shift; optionally elastic distortion and random erasing) or
+        a class like it, built with the ``augment__<name>`` parameters (e.g.
+        ``augment__rotation=15``); ``None``: off.
     **kwargs
         Any other skorch ``NeuralNet`` parameter (``callbacks``, ``verbose``, ...).
     """
+
+    #: ``augment__<name>`` parameters are routed to the ``augment`` class.
+    prefixes_ = [*NeuralNetClassifier.prefixes_, "augment"]
 
     def __init__(self, module, *, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.Adam, lr=2e-3, max_epochs=20, batch_size=128,
@@ -76,7 +91,7 @@ class DigitClassifier(NeuralNetClassifier):
                  device="auto", random_state=0, lr_decay=0.98, patience=5,
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
                  iterator_valid__batch_size=1024, precision="auto", channels_last="auto",
-                 compile=False, **kwargs):
+                 compile=False, lr_schedule="exponential", augment=None, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, device=device,
@@ -88,6 +103,8 @@ class DigitClassifier(NeuralNetClassifier):
         self.patience = patience
         self.precision = precision
         self.channels_last = channels_last
+        self.lr_schedule = lr_schedule
+        self.augment = augment
 
     # ``device`` keeps what the user set ("auto") as the parameter, while skorch's
     # internals read the concrete device.
@@ -114,14 +131,14 @@ class DigitClassifier(NeuralNetClassifier):
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
-        if self.lr_decay is not None:
-            callbacks.append(("lr_decay", LRScheduler(ExponentialLR, gamma=self.lr_decay)))
+        callbacks.extend(lr_schedule_callbacks(self))
         if self.patience is not None and self.train_split is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True)))
         return callbacks
 
     def initialize(self):
+        make_augment(self)  # a clear error for a bad augmentation, before any work
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         return super().initialize()
@@ -154,7 +171,8 @@ class DigitClassifier(NeuralNetClassifier):
 
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
-        return iterator.to(self.device) if isinstance(iterator, BatchIterator) else iterator
+        iterator = iterator.to(self.device) if isinstance(iterator, BatchIterator) else iterator
+        return augmented(self, iterator) if training else iterator
 
     def infer(self, x, **fit_params):
         """The module's output on batch ``x``, under ``precision``'s autocast, as float32."""

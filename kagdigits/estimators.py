@@ -7,6 +7,7 @@ parameters not listed in a docstring are those of
 """
 
 from kagdigits.base import DigitClassifier
+from kagdigits.ensemble import EnsembleClassifier
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 
 
@@ -128,6 +129,7 @@ REGISTRY = {
     "allcnn": AllCNNClassifier,
     "wrn": WideResNetClassifier,
     "kagglecnn": KaggleCNNClassifier,
+    "ensemble": EnsembleClassifier,
 }
 
 

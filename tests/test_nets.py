@@ -6,7 +6,7 @@ import torch
 from kagdigits.estimators import REGISTRY
 from kagdigits.nets import MLP, LeNet5, ResNet18, WideResNet, count_params
 
-NETS = {name: cls().module for name, cls in REGISTRY.items()}
+NETS = {name: cls().module for name, cls in REGISTRY.items() if name != "ensemble"}
 INPUTS = {"1x28x28": (1, 28), "3x32x32": (3, 32)}
 
 

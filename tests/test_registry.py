@@ -13,20 +13,20 @@ from kagdigits.cli import main
 from kagdigits.commands.common import build_estimator
 from kagdigits.estimators import REGISTRY, get_estimator_class
 
-NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]
+NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]  # single networks
 
 
 def test_registry_names_every_model():
-    assert sorted(REGISTRY) == sorted(NAMES)
+    assert sorted(REGISTRY) == sorted([*NAMES, "ensemble"])  # tests/test_ensemble.py
     for name, cls in REGISTRY.items():
         assert get_estimator_class(name) is cls
-        assert issubclass(cls, DigitClassifier)
+        assert issubclass(cls, DigitClassifier) or name == "ensemble"
         assert getattr(kagdigits, cls.__name__) is cls
         assert cls.__name__ in kagdigits.__all__
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown model 'lenet'; known models: allcnn, kagglecnn"):
+    with pytest.raises(ValueError, match="unknown model 'lenet'; known models: allcnn, ensemble, "):
         get_estimator_class("lenet")
 
 
@@ -70,7 +70,7 @@ def test_models_command_prints_the_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["name", "estimator", "1x28x28", "3x32x32"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert list(rows) == NAMES
+    assert list(rows) == [*NAMES, "ensemble"]
     assert rows["lenet5"][1:4] == ["LeNet5Classifier", "61,706", "62,006"]
     assert rows["mlp"][1:4] == ["MLP3Classifier", "64,630", "247,670"]
     assert rows["resnet18"][3] == "11,181,642"

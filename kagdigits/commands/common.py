@@ -74,11 +74,16 @@ def _init_arguments(target):
 
 def known_param_names(estimator):
     """Names ``--set`` accepts for ``estimator``, and the prefixes that take any name."""
+    from kagdigits.augment import augmentation_class
+
+    if not hasattr(estimator, "prefixes_"):  # not a skorch net (the ensemble)
+        return set(estimator.get_params()), []
     names = {n for n in estimator.get_params(deep=False) if not n.startswith("_")}
     open_prefixes = []
     for prefix in ("module", "criterion", "optimizer", "iterator_train", "iterator_valid",
-                   "dataset"):
-        arguments = _init_arguments(getattr(estimator, prefix))
+                   "dataset", "augment"):
+        target = getattr(estimator, prefix)
+        arguments = _init_arguments(augmentation_class(target) if prefix == "augment" else target)
         if arguments is None:
             open_prefixes.append(f"{prefix}__")
         else:
@@ -200,6 +205,7 @@ def fit_checkpointed(args, estimator, X, y, run_dir=None):
     )
 
     digest = _data_digest(X, y)
+    ensemble = hasattr(estimator, "new_members")
     if run_dir is None:
         run_dir = new_run_dir(prefix=args.model)
         saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
@@ -211,7 +217,15 @@ def fit_checkpointed(args, estimator, X, y, run_dir=None):
             raise KagdigitsError(f"the training data differ from those run {run_dir.name} "
                                  "started with; restore them, or start a new run")
         resume = True
-        print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
+        if not ensemble:
+            print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
     hint = f"resume with: kagdigits {args.command} --resume {run_dir.name}"
     print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
+    if ensemble:  # each member is checkpointed in its own sub-folder
+
+        def fit_member(index, member, X, y):
+            folder = run_dir / f"member-{index + 1:02d}"
+            return fit_run(member, X, y, folder, resume=resume, resume_hint=hint)
+
+        return estimator.fit(X, y, fit_member=fit_member)
     return fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)

@@ -18,9 +18,9 @@ def model_rows():
     rows = []
     for name, cls in REGISTRY.items():
         estimator = cls()
-        kwargs = estimator.get_params_for("module")
-        counts = [count_params(estimator.module(**{**kwargs, "in_chans": chans}))
-                  for chans in (1, 3)]
+        members = estimator.new_members() if hasattr(estimator, "new_members") else [estimator]
+        counts = [sum(count_params(m.module(**{**m.get_params_for("module"), "in_chans": chans}))
+                      for m in members) for chans in (1, 3)]
         description = cls.__doc__.strip().splitlines()[0]
         rows.append((name, cls.__name__, *counts, description))
     return rows

@@ -1,0 +1,174 @@
+"""Accuracy: the demo set (as `kagdigits submission` sees it), its 5-fold CV, Fashion-MNIST.
+
+Benches (each result is one JSON line on stdout, also appended to ``--log``):
+
+- ``demo``: fit on the demo set's 4,000 train digits, score on its 1,000 test digits,
+  once per model and seed -- what ``kagdigits submission --model M --seed S`` does.
+- ``cv``: 5-fold stratified cross-validated accuracy (``cross_val_score``) on all
+  5,000 demo digits, per model.
+- ``fashion``: Fashion-MNIST's official split (60,000 / 10,000) from ``--root``.
+
+Times are wall and process CPU seconds (the CPU time is the steadier figure on a busy
+shared machine). ``--cpu-minutes`` stops a fit after the epoch that would overrun that
+much process CPU time (an ensemble shares it out among its members); ``--threads``
+sets torch's threads (on a machine shared with other jobs use 1: OpenMP threads that
+wait for a busy core slow training down many times).
+
+    python tests/bench/accuracy.py demo --models lenet5 --seeds 0 1 2
+    python tests/bench/accuracy.py demo --models lenet5 --seeds 0 1 2 --set augment=None
+    python tests/bench/accuracy.py cv --models lenet5 mlp kagglecnn ensemble --epochs 10
+    python tests/bench/accuracy.py fashion --models lenet5 kagglecnn --cpu-minutes 20
+    python tests/bench/accuracy.py fashion --models ensemble --set n_members=3 --subset 10000
+    python tests/bench/accuracy.py                  # what `make bench` runs: demo, lenet5, seed 0
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from kagdigits.commands.common import parse_params
+from kagdigits.datasets import load_dataset
+from kagdigits.estimators import get_estimator_class
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+LOG = Path("/tmp/kagdigits-accuracy.jsonl")
+
+
+class CPUTimeLimit(Callback):
+    """Stop training (as Ctrl-C does) when the next epoch would overrun ``seconds`` of CPU."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = self.last_ = time.process_time()
+
+    def on_epoch_end(self, net, **kwargs):
+        now = time.process_time()
+        epoch, self.last_ = now - self.last_, now
+        if now - self.start_ + epoch > self.seconds:
+            raise KeyboardInterrupt  # skorch ends the fit cleanly (best weights restored)
+
+
+def make_estimator(name, seed, params, cpu_seconds=None):
+    """The registered estimator ``name`` on the CPU with ``params`` and an optional CPU limit."""
+    estimator = get_estimator_class(name)(device="cpu", random_state=seed)
+    estimator.set_params(**params)
+    if cpu_seconds is None:
+        return estimator
+    if hasattr(estimator, "member_params"):  # an ensemble: share the time among members
+        limit = CPUTimeLimit(cpu_seconds / estimator.n_members)
+        member_params = {**(estimator.member_params or {}), "callbacks": [("cpu_limit", limit)]}
+        return estimator.set_params(member_params=member_params)
+    return estimator.set_params(callbacks=[("cpu_limit", CPUTimeLimit(cpu_seconds))])
+
+
+def epochs_run(estimator):
+    """Epochs trained (summed over an ensemble's members)."""
+    return len(estimator.history)
+
+
+def timed_fit(estimator, X, y):
+    wall, cpu = time.perf_counter(), time.process_time()
+    estimator.fit(X, y)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def machine():
+    return {"host": platform.node(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+            "load1": round(os.getloadavg()[0], 1), "torch": torch.__version__}
+
+
+def report(record, log):
+    line = json.dumps(record, default=str)
+    print(line, flush=True)
+    with open(log, "a") as f:
+        f.write(line + "\n")
+
+
+def bench_holdout(args, X_train, y_train, X_test, y_test, bench):
+    for name in args.models:
+        for seed in args.seeds:
+            estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
+            start = machine()
+            wall, cpu = timed_fit(estimator, X_train, y_train)
+            accuracy = float(np.mean(estimator.predict(X_test) == y_test))
+            report({"bench": bench, "model": name, "seed": seed, "params": args.params,
+                    "train_rows": len(X_train), "test_rows": len(X_test),
+                    "test_acc": round(accuracy, 4), "epochs": epochs_run(estimator),
+                    "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "start": start,
+                    "end_load1": round(os.getloadavg()[0], 1)}, args.log)
+
+
+def bench_cv(args):
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X_train, y_train, X_test, y_test = load_dataset("demo")
+    X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
+    folds = StratifiedKFold(args.folds, shuffle=True, random_state=0)
+    for name in args.models:
+        for seed in args.seeds:
+            estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
+            start, wall, cpu = machine(), time.perf_counter(), time.process_time()
+            scores = cross_val_score(estimator, X, y, cv=folds)
+            report({"bench": "cv", "model": name, "seed": seed, "params": args.params,
+                    "folds": args.folds, "rows": len(X), "cv_acc": round(scores.mean(), 4),
+                    "cv_std": round(scores.std(), 4), "fold_acc": scores.round(4).tolist(),
+                    "wall_s": round(time.perf_counter() - wall, 1),
+                    "cpu_s": round(time.process_time() - cpu, 1), "start": start,
+                    "end_load1": round(os.getloadavg()[0], 1)}, args.log)
+
+
+def subset(X, y, n, seed=0):
+    """A stratified random ``n`` rows of (X, y) (all when ``n`` is None)."""
+    if n is None or n >= len(X):
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    X, _, y, _ = train_test_split(X, y, train_size=n, stratify=y, random_state=seed)
+    return X, y
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bench", nargs="?", default="demo", choices=["demo", "cv", "fashion"])
+    parser.add_argument("--models", nargs="+", default=["lenet5"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--epochs", type=int, help="max_epochs (default: the model's)")
+    parser.add_argument("--set", dest="pairs", action="append", default=[], metavar="NAME=VALUE",
+                        help="estimator parameter, as the CLI's --set (repeatable)")
+    parser.add_argument("--cpu-minutes", type=float, help="CPU-time limit per fit")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--subset", type=int, help="fashion: train on this many rows")
+    parser.add_argument("--test-subset", type=int, help="fashion: test on this many rows")
+    parser.add_argument("--folds", type=int, default=5, help="cv: folds, default 5")
+    parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
+    parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
+    args = parser.parse_args(argv)
+    args.params = parse_params(args.pairs)
+    if args.epochs is not None:
+        args.params["max_epochs"] = args.epochs
+    args.cpu_seconds = None if args.cpu_minutes is None else 60 * args.cpu_minutes
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.bench == "cv":
+        bench_cv(args)
+        return 0
+    X_train, y_train, X_test, y_test = load_dataset(
+        "demo" if args.bench == "demo" else "fashion-mnist", args.root, download=False)
+    X_train, y_train = subset(X_train, y_train, args.subset)
+    X_test, y_test = subset(X_test, y_test, args.test_subset)
+    bench_holdout(args, X_train, y_train, X_test, y_test, args.bench)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

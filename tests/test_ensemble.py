@@ -1,0 +1,175 @@
+"""The ensemble: averaged member probabilities, bagged members, TTA, pseudo-labels, CLI."""
+
+import argparse
+import pickle
+import signal
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from skorch.callbacks import Callback
+
+from kagdigits import EnsembleClassifier, LeNet5Classifier, MLP3Classifier
+from kagdigits.augment import Augment
+from kagdigits.checkpoints import TrainingInterrupted
+from kagdigits.cli import main
+from kagdigits.commands.common import build_estimator, fit_checkpointed
+from kagdigits.errors import InputError, KagdigitsError
+from kagdigits.inputs import to_images
+from kagdigits.submission import read_labels_csv
+
+TINY = {"batch_size": 32, "augment": None}
+
+
+def small(**params):
+    """Two one-epoch LeNet-5 members on the CPU, unless ``params`` say otherwise."""
+    settings = dict(member="lenet5", n_members=2, max_epochs=1, member_params=TINY,
+                    device="cpu", verbose=0)
+    return EnsembleClassifier(**{**settings, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    return small(n_members=3).fit(digits[0][:150], digits[1][:150])
+
+
+def test_predict_proba_is_the_mean_of_the_members(fitted, digits):
+    X = digits[0][150:200]
+    proba = fitted.predict_proba(X)
+    members = np.stack([m.predict_proba(X) for m in fitted.members_])
+    assert np.allclose(proba, members.mean(axis=0), atol=1e-7)
+    assert not np.allclose(members[0], members[1])  # the members differ
+    assert np.array_equal(fitted.predict(X), proba.argmax(axis=1))
+    assert np.array_equal(fitted.classes_, np.arange(10))
+
+
+def test_each_member_has_its_own_seed_and_validation_split(fitted, digits):
+    X, y = digits[0][:150], digits[1][:150]
+    assert [m.random_state for m in fitted.members_] == [0, 1, 2]
+    held_out = [frozenset(m.get_split_datasets(X, y)[1].indices) for m in fitted.members_]
+    assert len(set(held_out)) == 3 and all(len(rows) == 15 for rows in held_out)
+    assert all(type(m) is LeNet5Classifier and m.max_epochs == 1 for m in fitted.members_)
+    assert len(fitted.history) == 3 and fitted.history[:, "member"] == [0, 1, 2]
+
+
+def test_a_list_of_models_is_a_mix_taken_in_turn():
+    members = EnsembleClassifier(member=["lenet5", "mlp"], n_members=3).new_members()
+    assert [type(m) for m in members] == [LeNet5Classifier, MLP3Classifier, LeNet5Classifier]
+    template = LeNet5Classifier(lr=0.01)
+    members = EnsembleClassifier(member=template, n_members=2, max_epochs=4,
+                                 member_params={"batch_size": 16}).new_members()
+    assert all((m.lr, m.max_epochs, m.batch_size) == (0.01, 4, 16) for m in members)
+    assert template.max_epochs == 20  # the template itself is never changed
+
+
+def test_clone_and_pickle(fitted, digits):
+    X = digits[0][150:200]
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params() and not hasattr(twin, "members_")
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    refit = twin.fit(digits[0][:150], digits[1][:150])  # the same seeds: the same ensemble
+    assert np.allclose(refit.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+
+
+def test_works_in_cross_val_score(digits):
+    scores = cross_val_score(small(), digits[0][:200], digits[1][:200], cv=2)
+    assert scores.shape == (2,) and ((scores > 0.1) & (scores <= 1)).all()
+
+
+def test_test_time_augmentation_averages_over_augmented_copies(fitted, digits):
+    X = digits[0][150:182]
+    tta = clone(fitted).set_params(tta=2, tta_params={"rotation": 8})
+    tta.members_, tta.classes_ = fitted.members_, fitted.classes_
+    proba = tta.predict_proba(X)
+    assert np.array_equal(proba, tta.predict_proba(X))  # seeded: the same copies every time
+    images = torch.from_numpy(to_images(X))
+    generator = torch.Generator().manual_seed(0)
+    views = [images] + [Augment(rotation=8)(images, generator) for _ in range(2)]
+    expected = np.mean([m.predict_proba(v.numpy()) for v in views for m in fitted.members_],
+                       axis=0)
+    assert np.allclose(proba, expected, atol=1e-6)
+    assert not np.allclose(proba, fitted.predict_proba(X))
+
+
+def test_pseudo_labelling_adds_confident_unlabelled_rows(digits):
+    X, y = digits[0][:200], digits[1][:200].copy()
+    y[150:] = -1  # unlabelled, as sklearn.semi_supervised marks them
+    with pytest.raises(InputError, match="50 unlabelled rows"):
+        small().fit(X, y)
+    everything = small(pseudo_threshold=0.0).fit(X, y)
+    assert everything.n_pseudo_labelled_ == 50
+    # 90% of 200 rows is 6 batches of 32; of the 150 labelled rows alone, 5
+    assert all(m.history[-1, "train_batch_count"] == 6 for m in everything.members_)
+    none = small(pseudo_threshold=1.01).fit(X, y)
+    assert none.n_pseudo_labelled_ == 0
+    assert all(m.history[-1, "train_batch_count"] == 5 for m in none.members_)
+    assert small().fit(X[:150], y[:150]).n_pseudo_labelled_ == 0
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(InputError, match="n_members must be a whole number >= 1"):
+        small(n_members=0).initialize()
+    with pytest.raises(ValueError, match="unknown model 'lenet'"):
+        small(member="lenet").initialize()
+
+
+def test_cli_builds_it_with_set_and_checks_names():
+    args = argparse.Namespace(model="ensemble", device="cpu", seed=4, epochs=2,
+                              params=["n_members=3", "member=lenet5",
+                                      "member_params={'lr': 1e-3}"])
+    ensemble = build_estimator(args)
+    assert (ensemble.n_members, ensemble.member, ensemble.max_epochs) == (3, "lenet5", 2)
+    assert [m.random_state for m in ensemble.new_members()] == [4, 5, 6]
+    assert all(m.lr == 1e-3 for m in ensemble.new_members())
+    args.params = ["nmembers=3"]
+    with pytest.raises(KagdigitsError, match="did you mean n_members"):
+        build_estimator(args)
+    args.params = ["member_params={'lr_schedul': 'onecycle'}"]
+    with pytest.raises(KagdigitsError, match="lr_schedul"):
+        build_estimator(args)
+
+
+def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, capsys,
+                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train, test = tiny_kaggle_files
+    assert main(["submission", "--model", "ensemble", "--train", str(train), "--test",
+                 str(test), "--epochs", "1", "--set", "n_members=2", "--set", "member=lenet5",
+                 "--set", "member_params={'batch_size': 64}", "--out", "subs"]) == 0
+    out = capsys.readouterr().out
+    assert "Ensemble member 2/2: LeNet5Classifier (seed 1)" in out
+    assert "epochs run: 2" in out
+    written = out.strip().splitlines()[-1]
+    assert written.startswith("subs/ensemble-") and len(read_labels_csv(written, 100)) == 100
+    [run] = (tmp_path / "runs").iterdir()
+    assert sorted(p.name for p in run.iterdir()) == ["member-01", "member-02", "run.json"]
+
+
+class CtrlCInMember(Callback):
+    """Press Ctrl-C (a real SIGINT) at the end of epoch ``epoch`` of the member seeded ``seed``."""
+
+    def __init__(self, seed, epoch):
+        self.seed = seed
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.random_state == self.seed and len(net.history) == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, y = digits[0][:150], digits[1][:150]
+    args = argparse.Namespace(command="submission", model="ensemble")
+    straight = small(max_epochs=3).fit(X, y)
+    stopping = small(max_epochs=3, member_params={
+        **TINY, "callbacks": [("ctrl_c", CtrlCInMember(seed=1, epoch=2))]})
+    with pytest.raises(TrainingInterrupted, match="after 2 finished epoch"):
+        fit_checkpointed(args, stopping, X, y)
+    [run] = (tmp_path / "runs").iterdir()
+    resumed = fit_checkpointed(args, small(max_epochs=3), X, y, run_dir=run)
+    assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
+    assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
