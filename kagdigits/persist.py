@@ -82,8 +82,9 @@ def save_model(estimator, path, overwrite=False):
 
     Parameters
     ----------
-    estimator : DigitClassifier
-        A fitted estimator of a registered model.
+    estimator : DigitClassifier or EnsembleClassifier
+        A fitted estimator of a registered model (an ensemble's members' weights are
+        stored as ``member<i>.<name>``).
     path : str or Path
     overwrite : bool, default=False
         Replace an existing file (else an existing ``path`` is an error).
@@ -91,15 +92,17 @@ def save_model(estimator, path, overwrite=False):
     from safetensors.torch import save
 
     name = model_name(estimator)
-    if not getattr(estimator, "initialized_", False):
+    if not (getattr(estimator, "initialized_", False) or hasattr(estimator, "members_")):
         raise KagdigitsError("the model is not fitted; fit it before saving")
     metadata = {
         "format": FORMAT, "version": VERSION, "model": name,
         "params": json.dumps(_encode_params(estimator)),
         "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
     }
-    tensors = {k: v.detach().cpu().contiguous().clone()
-               for k, v in estimator.module_.state_dict().items()}
+    networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
+                if hasattr(estimator, "members_") else {"": estimator.module_})
+    tensors = {prefix + k: v.detach().cpu().contiguous().clone()
+               for prefix, module in networks.items() for k, v in module.state_dict().items()}
     data = save(tensors, metadata=metadata)
     with atomic_write(path, "wb", overwrite=overwrite) as f:
         f.write(data)
@@ -145,6 +148,18 @@ def _decode_params(path, params):
     return decoded
 
 
+def _load_members(ensemble, tensors):
+    """Build ``ensemble``'s members and give each its ``member<i>.`` tensors."""
+    ensemble.members_ = ensemble.new_members()
+    for i, member in enumerate(ensemble.members_):
+        prefix = f"member{i}."
+        member.initialize()
+        member.module_.load_state_dict(
+            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    if len(tensors) != sum(len(m.module_.state_dict()) for m in ensemble.members_):
+        raise ValueError("the file holds tensors of other members")
+
+
 def load_model(path, device="auto"):
     """Load an estimator saved by :func:`save_model`; ready to ``predict``.
 
@@ -178,13 +193,18 @@ def load_model(path, device="auto"):
     estimator = REGISTRY[name]()
     try:
         estimator.set_params(**_decode_params(path, params), device=device)
-        estimator.initialize()
-        estimator.module_.load_state_dict(tensors)
+        if hasattr(estimator, "new_members"):  # an ensemble: the members' networks
+            _load_members(estimator, tensors)
+        else:
+            estimator.initialize()
+            estimator.module_.load_state_dict(tensors)
     except (ValueError, TypeError, RuntimeError) as exc:
         if isinstance(exc, KagdigitsError):
             raise
         detail = " ".join(str(exc).split())  # one line
         raise _refuse(path, f"does not match the {name} model ({detail})") from None
-    if classes:
+    if classes and hasattr(estimator, "members_"):
+        estimator.classes_ = np.asarray(classes)
+    elif classes:
         estimator.classes_inferred_ = np.asarray(classes)
     return estimator

@@ -18,6 +18,7 @@ from kagdigits.cli import main
 from kagdigits.commands.common import build_estimator, fit_checkpointed
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.inputs import to_images
+from kagdigits.persist import load_model, save_model
 from kagdigits.submission import read_labels_csv
 
 TINY = {"batch_size": 32, "augment": None}
@@ -72,6 +73,14 @@ def test_clone_and_pickle(fitted, digits):
     assert np.array_equal(restored.predict_proba(X), fitted.predict_proba(X))
     refit = twin.fit(digits[0][:150], digits[1][:150])  # the same seeds: the same ensemble
     assert np.allclose(refit.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+
+
+def test_saved_as_a_kd_file_and_loaded(fitted, digits, tmp_path):
+    X = digits[0][150:200]
+    loaded = load_model(save_model(fitted, tmp_path / "ensemble.kd"), device="cpu")
+    assert type(loaded) is EnsembleClassifier and loaded.n_members == 3
+    assert np.array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    assert np.array_equal(loaded.classes_, fitted.classes_)
 
 
 def test_works_in_cross_val_score(digits):
