@@ -26,7 +26,7 @@ def plot_curves(history, path):
 
     ``history`` has columns model, seed, epoch, train_loss, train_acc, valid_loss, valid_acc.
     """
-    fig = Figure(figsize=(13, 5))
+    fig = Figure(figsize=(13, 5), layout="constrained")
     axes = fig.subplots(1, 2)
     for i, (model, group) in enumerate(history.groupby("model", sort=False)):
         by_epoch = group.groupby("epoch")
@@ -56,7 +56,7 @@ def plot_confusion(labels, predicted, title, path, n_classes=10):
     from sklearn.metrics import confusion_matrix
 
     matrix = confusion_matrix(labels, predicted, labels=np.arange(n_classes))
-    fig = Figure(figsize=(7.5, 6.5))
+    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues")
     threshold = matrix.max() / 2
@@ -77,7 +77,7 @@ def _as_picture(image):
 def plot_images(images, titles, wrong, title, path, columns=8):
     """A grid of images, each titled; titles of ``wrong`` ones in red."""
     rows = max(1, -(-len(images) // columns))
-    fig = Figure(figsize=(columns * 1.5, rows * 1.75 + 0.5))
+    fig = Figure(figsize=(columns * 1.5, rows * 1.75 + 0.5), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -93,7 +93,7 @@ def plot_grid(table, label_columns, title, path):
     labels = [", ".join(f"{c} {row[c]}" for c in label_columns) or f"setting {i + 1}"
               for i, (_, row) in enumerate(table.iterrows())]
     y = np.arange(len(table))
-    fig = Figure(figsize=(13, 1.4 + 0.42 * len(table)))
+    fig = Figure(figsize=(13, 1.4 + 0.42 * len(table)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (metric, name, xlabel) in zip(axes, METRICS[::-1], strict=True):
         valid = table[f"valid {metric}"]
@@ -110,6 +110,7 @@ def plot_grid(table, label_columns, title, path):
                         color="C1")
         ax.set(title=name, xlabel=xlabel)
         ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.margins(x=0.1)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1))
     axes[0].set_yticks(y, labels, fontsize=9)

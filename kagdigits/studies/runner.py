@@ -1,6 +1,7 @@
 """Running many fits in parallel on a joblib backend (local processes or Dask), with progress."""
 
 import contextlib
+import logging
 import os
 
 from kagdigits.errors import KagdigitsError
@@ -21,7 +22,9 @@ def parallel_backend(backend="local", n_jobs=None, scheduler=None):
         of workers of the local cluster started here (default: the CPU cores).
     scheduler : str or None, default=None
         Address of a running Dask scheduler (``tcp://HOST:PORT``); ``None`` starts a
-        ``LocalCluster`` of single-threaded worker processes.
+        ``LocalCluster`` of single-threaded worker processes. Connecting gives up after
+        Dask's ``distributed.comm.timeouts.connect`` (30 s unless configured, e.g.
+        ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s``).
     """
     import joblib
 
@@ -36,12 +39,12 @@ def parallel_backend(backend="local", n_jobs=None, scheduler=None):
         if scheduler is None:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=n_jobs or os.cpu_count(), threads_per_worker=1, processes=True,
-                dashboard_address=None))
+                dashboard_address=None, silence_logs=logging.ERROR))
             where = f"a local Dask cluster of {len(cluster.workers)} worker processes"
         else:
             cluster, where = scheduler, f"the Dask scheduler at {scheduler}"
         try:
-            client = stack.enter_context(Client(cluster, timeout="10s"))
+            client = stack.enter_context(Client(cluster))
         except (OSError, TimeoutError) as exc:
             raise KagdigitsError(
                 f"cannot reach {where} ({exc}); start it (`dask scheduler`, then "
