@@ -278,3 +278,19 @@ def test_interrupted_study_saves_finished_fits(study_dir, tmp_path):
     folder = _only_report(tmp_path)
     assert len(pd.read_csv(folder / "runs.csv")) == 1
     assert "**Interrupted**" in (folder / "report.md").read_text()
+
+
+def test_an_ensemble_is_compared_like_a_net(digits):
+    from kagdigits.ensemble import EnsembleClassifier
+    from kagdigits.studies.fits import fit_and_evaluate
+
+    X, y = digits
+    ensemble = EnsembleClassifier(member="mlp", n_members=2, max_epochs=2, device="cpu",
+                                  verbose=0)
+    result = fit_and_evaluate("ensemble", 3, ensemble, X[:160], y[:160], X[160:200], y[160:200])
+    fitted = [m.history for m in ensemble.set_params(random_state=3).fit(X[:160], y[:160])
+              .members_]
+    assert result["run"]["params"] == 2 * 64_630 and result["run"]["epochs"] == 2
+    assert [row["valid_loss"] for row in result["history"]] == pytest.approx(
+        [np.mean([h[e, "valid_loss"] for h in fitted]) for e in (0, 1)])
+    assert result["run"]["test_acc"] == pytest.approx(np.mean(result["predicted"] == y[160:200]))

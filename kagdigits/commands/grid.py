@@ -57,6 +57,9 @@ def run(args):
     if not args.grid and not args.early_stopping:
         raise KagdigitsError("give at least one --param NAME=V1,V2 (or --early-stopping on,off)")
     estimator = estimator_for(args, args.model, seed=args.seed)
+    if not hasattr(estimator, "module"):
+        raise KagdigitsError(f"grid varies the settings of one network; {args.model} is not "
+                             "one: grid its member model instead (e.g. --model kagglecnn)")
     grid = build_grid(args.grid, args.early_stopping, estimator.patience)
     try:
         check_param_names(estimator, grid, args.model)

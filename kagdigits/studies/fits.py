@@ -1,20 +1,28 @@
-"""What a study records of one fit: per-epoch history, the epoch kept, test predictions."""
+"""What a study records of one fit: per-epoch history, the epoch kept, test predictions.
+
+Works for skorch nets and for estimators made of them (``EnsembleClassifier``: its
+parameters are summed over the members and its curves averaged over them).
+"""
 
 import time
 
 import numpy as np
+import pandas as pd
 
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
 HISTORY_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
 
 
 def with_train_accuracy(estimator):
-    """``estimator`` with a ``train_acc`` history column: accuracy on each epoch's batches."""
+    """``estimator`` with a ``train_acc`` history column: accuracy on each epoch's batches
+    (skorch nets; other estimators are returned as they are)."""
     from skorch.callbacks import EpochScoring
 
+    if not hasattr(estimator, "callbacks"):
+        return estimator
     callbacks = [c for c in estimator.callbacks or [] if not _is_named(c, "train_acc")]
     scoring = EpochScoring("accuracy", lower_is_better=False, on_train=True, name="train_acc")
-    return estimator.set_params(callbacks=[*callbacks, ("train_acc", scoring)], verbose=0)
+    return estimator.set_params(callbacks=[*callbacks, ("train_acc", scoring)])
 
 
 def _is_named(callback, name):
@@ -23,14 +31,15 @@ def _is_named(callback, name):
 
 def early_stopping_on(estimator):
     """Whether ``estimator`` stops early (and keeps its best epoch's weights)."""
-    return estimator.patience is not None and estimator.train_split is not None
+    return (getattr(estimator, "patience", None) is not None
+            and getattr(estimator, "train_split", None) is not None)
 
 
 def kept_epoch(estimator):
     """The epoch whose weights the fitted ``estimator`` holds (1-based)."""
     if early_stopping_on(estimator):
         return int(np.argmin(estimator.history[:, "valid_loss"])) + 1
-    return len(estimator.history)
+    return len(history_rows(estimator))
 
 
 def epochs_scorer(estimator, X=None, y=None):
@@ -44,9 +53,21 @@ def kept_epoch_scorer(estimator, X=None, y=None):
 
 
 def history_rows(estimator):
-    """One dict per epoch: ``epoch`` and :data:`HISTORY_KEYS`."""
-    return [{"epoch": entry["epoch"], **{k: entry.get(k, np.nan) for k in HISTORY_KEYS}}
-            for entry in estimator.history]
+    """One dict per epoch: ``epoch`` and :data:`HISTORY_KEYS` (means over ensemble members)."""
+    rows = pd.DataFrame([{"epoch": entry["epoch"],
+                          **{k: entry.get(k, np.nan) for k in HISTORY_KEYS}}
+                         for entry in estimator.history], columns=["epoch", *HISTORY_KEYS])
+    return rows.groupby("epoch", as_index=False).mean().to_dict("records")
+
+
+def n_parameters(estimator):
+    """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
+    from kagdigits.nets import count_params
+
+    members = getattr(estimator, "members_", None)
+    if members is not None:
+        return sum(n_parameters(member) for member in members)
+    return count_params(estimator.module_)
 
 
 def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
@@ -54,7 +75,7 @@ def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
     from sklearn.base import clone
     from sklearn.metrics import log_loss
 
-    from kagdigits.nets import count_params
+    from kagdigits.device import resolve_device
 
     estimator = with_train_accuracy(clone(estimator).set_params(random_state=seed))
     start = time.perf_counter()
@@ -62,15 +83,16 @@ def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
     seconds = time.perf_counter() - start
     proba = estimator.predict_proba(X_test)
     predicted = proba.argmax(axis=1)
+    history = history_rows(estimator)
     return {
-        "run": {"model": model, "seed": seed, "params": count_params(estimator.module_),
-                "epochs": len(estimator.history), "kept_epoch": kept_epoch(estimator),
+        "run": {"model": model, "seed": seed, "params": n_parameters(estimator),
+                "epochs": len(history), "kept_epoch": kept_epoch(estimator),
                 "train_seconds": seconds,
                 "train_acc": float(np.mean(estimator.predict(X_train) == y_train)),
                 "test_acc": float(np.mean(predicted == y_test)),
                 "test_loss": float(log_loss(y_test, proba, labels=estimator.classes_)),
-                "device": str(estimator.device)},
-        "history": history_rows(estimator),
+                "device": str(resolve_device(estimator.device))},
+        "history": history,
         "predicted": predicted.astype(np.int64),
         "confidence": proba.max(axis=1).astype(np.float32),
     }
