@@ -59,6 +59,8 @@ class DigitClassifier(NeuralNetClassifier):
         (moved there once per ``fit``/``predict``); same batches, weights and
         predictions as skorch's default ``torch.utils.data.DataLoader``, which you
         may set here instead (it is used anyway for a custom ``Dataset``).
+    iterator_train__shuffle : bool, default=True
+        Shuffle the training rows every epoch (skorch's own default is False).
     iterator_valid__batch_size : int, default=1024
         Batch size for validation and prediction (no gradients, so larger batches).
     precision : {"auto", "bf16", "fp16", "fp32"}, default="auto"
@@ -90,12 +92,14 @@ class DigitClassifier(NeuralNetClassifier):
                  train_split=ValidSplit(0.1, stratified=True, random_state=0),  # noqa: B008
                  device="auto", random_state=0, lr_decay=0.98, patience=5,
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
-                 iterator_valid__batch_size=1024, precision="auto", channels_last="auto",
+                 iterator_train__shuffle=True, iterator_valid__batch_size=1024,
+                 precision="auto", channels_last="auto",
                  compile=False, lr_schedule="exponential", augment=None, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, device=device,
                          iterator_train=iterator_train, iterator_valid=iterator_valid,
+                         iterator_train__shuffle=iterator_train__shuffle,
                          iterator_valid__batch_size=iterator_valid__batch_size,
                          compile=compile, **kwargs)
         self.random_state = random_state
@@ -110,7 +114,8 @@ class DigitClassifier(NeuralNetClassifier):
     # internals read the concrete device.
     @property
     def device(self):
-        return resolve_device(self.__dict__["device"])
+        device = self.__dict__["device"]
+        return resolve_device(device) if device == "auto" else device
 
     @device.setter
     def device(self, value):
@@ -138,6 +143,7 @@ class DigitClassifier(NeuralNetClassifier):
         return callbacks
 
     def initialize(self):
+        resolve_device(self.device)  # a clear error for an unusable device, before any work
         make_augment(self)  # a clear error for a bad augmentation, before any work
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
@@ -228,6 +234,7 @@ class DigitClassifier(NeuralNetClassifier):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits); rows sum to 1."""
+        self.check_is_fitted()
         if not isinstance(X, torch.utils.data.Dataset):
             X = to_images(X)
         return super().predict_proba(X)
