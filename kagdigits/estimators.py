@@ -43,7 +43,7 @@ class MLP3Classifier(DigitClassifier):
 class ResNet18Classifier(DigitClassifier):
     """ResNet-18 (He et al., 2016) from torchvision, with an ImageNet or CIFAR stem.
 
-    The default ``module__stem="imagenet"`` trains about 8x faster on CPU than
+    The default ``module__stem="imagenet"`` costs about 9x less CPU per image than
     ``"cifar"`` (see :class:`kagdigits.nets.ResNet18`).
 
     Parameters

@@ -20,7 +20,7 @@ class ResNet18(ResNet):
         ``"imagenet"``: 7x7 stride-2 convolution and 3x3 stride-2 max-pool, as in
         torchvision (28x28 input reaches the residual stages at 7x7).
         ``"cifar"``: 3x3 stride-1 convolution and no max-pool (stages see 28x28);
-        usually more accurate on small images but about 8x slower to train.
+        usually more accurate on small images but about 9x more compute per image.
     """
 
     def __init__(self, num_classes=10, in_chans=1, stem="imagenet"):
