@@ -1,0 +1,245 @@
+"""Speed: kagdigits estimators against a plain PyTorch loop over tensors.
+
+The same network, data, batch size, optimizer (Adam, lr decay per epoch) and epochs
+go through (a) a hand-written loop over tensors and (b) the registered estimator
+(``train_split=None``, so both train on every image and validate on none), in one
+process, alternating A/B (then B/A) after a warm-up run of each. Each figure is a
+median over all epochs of all repeats: wall-clock time, and the process's CPU time,
+which other programs on a shared machine disturb less. Also: predicting 28,000
+images (a plain batched ``eval`` loop vs ``predict_proba``, whole calls, conversion
+included) and reading a 42,000-row Kaggle ``train.csv`` (time; peak memory in a
+fresh process).
+
+Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian package
+``dataset-fashion-mnist``), else a synthetic set of the same shape.
+
+    python tests/bench/speed.py                     # what `make bench` runs
+    python tests/bench/speed.py --models lenet5 --repeats 3
+    python tests/bench/speed.py --models resnet18 --resnet-images 42000 --device cuda
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+#: glibc's adaptive malloc thresholds add +-30% to epoch times (see DESIGN.md).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
+
+def load_data():
+    """(X_train uint8 (60000, 784), y_train int64, X_test uint8 (10000, 784), source name)."""
+    files = [FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz",
+             FASHION / "t10k-images-idx3-ubyte.gz"]
+    if all(f.exists() for f in files):
+        from kagdigits.idx import read_idx
+
+        X, y, X_test = (read_idx(f) for f in files)
+        return X.reshape(len(X), -1), y.astype(np.int64), X_test.reshape(len(X_test), -1), \
+            "Fashion-MNIST"
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (60_000, 784), dtype=np.uint8),
+            rng.integers(0, 10, 60_000).astype(np.int64),
+            rng.integers(0, 256, (10_000, 784), dtype=np.uint8), "synthetic")
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def now(device):
+    """(wall, CPU) clock readings, once the device has finished its queued work."""
+    sync(device)
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+class EpochClock(Callback):
+    """Records each epoch's (wall, CPU) seconds, epoch-end callbacks included."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.start = now(self.device)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs.append(now(self.device) - self.start)
+
+
+def make_estimator(name, args, epochs):
+    from kagdigits.commands.common import parse_params
+    from kagdigits.estimators import get_estimator_class
+
+    clf = get_estimator_class(name)(device=args.device, max_epochs=epochs, train_split=None,
+                                     verbose=0)
+    return clf.set_params(**parse_params(args.params))
+
+
+def cuda_settings(clf):
+    """(autocast dtype or None, channels_last) that ``clf`` uses, for the plain loop too."""
+    clf.initialize()
+    return clf._autocast_dtype(), clf._uses_channels_last()
+
+
+def plain_fit(clf, settings, X, y, epochs):
+    """A hand-written loop with ``clf``'s network and settings; each epoch's (wall, CPU) s."""
+    device, (amp_dtype, channels_last) = clf.device, settings
+    torch.manual_seed(0)
+    module = clf.module(**clf.get_params_for("module")).to(device)
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    Xt = torch.from_numpy(X.reshape(len(X), 1, 28, 28)).to(device).float().div_(255)
+    yt = torch.from_numpy(y).to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=clf.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=clf.lr_decay)
+    criterion = torch.nn.CrossEntropyLoss()
+    module.train()
+    times = []
+    for _ in range(epochs):
+        start = now(device)
+        total = torch.zeros((), device=device)
+        for idx in torch.randperm(len(Xt), device=device).split(clf.batch_size):
+            xb = Xt[idx]
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(torch.device(device).type, dtype=amp_dtype,
+                                enabled=amp_dtype is not None):
+                loss = criterion(module(xb).float(), yt[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        scheduler.step()
+        total.item()
+        times.append(now(device) - start)
+    return times
+
+
+def plain_predict(clf, module, X):
+    device, batch = clf.device, clf.iterator_valid__batch_size
+    Xt = torch.from_numpy(X.reshape(len(X), 1, 28, 28)).to(device).float().div_(255)
+    module.eval()
+    with torch.no_grad():
+        return np.concatenate([torch.softmax(module(xb).float(), 1).cpu().numpy()
+                               for xb in Xt.split(batch)])
+
+
+def timed(fn, device):
+    """[(wall, CPU) seconds] that ``fn()`` takes."""
+    start = now(device)
+    fn()
+    return [now(device) - start]
+
+
+def ab(run_a, run_b, repeats):
+    """Median (wall, CPU) seconds over the samples that ``run_a()`` and ``run_b()`` return,
+    alternating A/B then B/A, after a warm-up run of each."""
+    run_a(), run_b()
+    samples = ([], [])
+    for r in range(repeats):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            samples[which].extend((run_a, run_b)[which]())
+    return np.median(samples[0], axis=0), np.median(samples[1], axis=0)
+
+
+def bench_training(name, X, y, args):
+    n = args.resnet_images if name.startswith("resnet") else args.images
+    X, y = X[:n], y[:n]
+    clf = make_estimator(name, args, args.epochs)
+    clock = EpochClock(clf.device)
+    clf.set_params(callbacks=[("epoch_clock", clock)])
+    settings = cuda_settings(clf)
+
+    def estimator_run():
+        clf.fit(X, y)
+        return clock.epochs
+
+    plain_s, est_s = ab(lambda: plain_fit(clf, settings, X, y, args.epochs), estimator_run,
+                        args.repeats)
+    return n, plain_s, est_s
+
+
+def bench_predict(name, X, y, X_test, args):
+    clf = make_estimator(name, args, 1)
+    small = slice(0, min(len(X), args.resnet_images if name.startswith("resnet") else 4096))
+    clf.fit(X[small], y[small])
+    module, device = clf.module_, clf.device
+    return ab(lambda: timed(lambda: plain_predict(clf, module, X_test), device),
+              lambda: timed(lambda: clf.predict_proba(X_test), device), args.repeats)
+
+
+def bench_csv(X, y, rows):
+    """(median read seconds, peak MiB the read adds) for a ``rows``-row train.csv."""
+    from kagdigits.kaggle_csv import read_train_csv, write_kaggle_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.csv"
+        write_kaggle_csv(path, X[:rows], y[:rows])
+        seconds = statistics.median(timed(lambda: read_train_csv(path), "cpu")[0][0]
+                                    for _ in range(3))
+        # VmHWM (peak resident memory) starts afresh in a new process, ru_maxrss does not.
+        probe = ("import re, sys; from kagdigits.kaggle_csv import read_train_csv; "
+                 "peak = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', "
+                 "open('/proc/self/status').read()).group(1)); "
+                 "before = peak(); read_train_csv(sys.argv[1]); print(peak() - before)")
+        kib = int(subprocess.check_output([sys.executable, "-c", probe, str(path)]))
+    return seconds, kib / 1024
+
+
+def row(name, task, n, plain, est):
+    """One table row from (wall, CPU) seconds of the plain loop and of the estimator."""
+    print(f"| {name} | {task} | {n:,} | {plain[0]:.2f} | {est[0]:.2f} | "
+          f"{est[0] / plain[0]:.3f} | {est[1] / plain[1]:.3f} |", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["lenet5", "resnet18"])
+    parser.add_argument("--images", type=int, default=60_000, help="training images (LeNet-5)")
+    parser.add_argument("--resnet-images", type=int, default=2_048,
+                        help="training images for ResNet models (slow on CPU), default 2048")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run, default 2")
+    parser.add_argument("--repeats", type=int, default=5, help="A/B repeats, default 5")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--set", dest="params", action="append", default=[],
+                        metavar="NAME=VALUE", help="estimator parameter, as in the CLI")
+    args = parser.parse_args(argv)
+    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    X, y, X_test, source = load_data()
+    X_test = np.concatenate([X_test, X[:28_000 - len(X_test)]])  # 28,000 like Kaggle's test.csv
+    device = make_estimator("lenet5", args, 1).device
+    gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else "no GPU"
+    print(f"# {source}; device {device} ({gpu}); torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+          f"median of {args.repeats} alternating A/B runs")
+    print("| model | task | images | plain loop, s | kagdigits, s | ratio | CPU-time ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|", flush=True)
+    for name in args.models:
+        n, plain_s, est_s = bench_training(name, X, y, args)
+        row(name, "train, per epoch", n, plain_s, est_s)
+        plain_s, est_s = bench_predict(name, X, y, X_test, args)
+        row(name, "predict", len(X_test), plain_s, est_s)
+    seconds, mib = bench_csv(X, y, 42_000)
+    print(f"\nread_train_csv, 42,000 rows: {seconds:.2f} s, peak memory +{mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
