@@ -78,7 +78,7 @@ def test_custom_datasets_and_loader_options_use_dataloader(arrays):
 
 def test_fit_is_the_same_as_on_skorchs_default_path(digits):
     X, y = digits
-    fast, slow = both_paths(max_epochs=3, module__dropout=0.3)
+    fast, slow = both_paths(max_epochs=3, module__dropout=0.3, iterator_train__shuffle=True)
     fast.fit(X, y), slow.fit(X, y)
     for key in ("train_loss", "valid_loss", "valid_acc", "train_batch_count"):
         assert fast.history[:, key] == slow.history[:, key]
