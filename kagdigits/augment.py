@@ -60,6 +60,9 @@ class Augment:
     erase : float, default=0.0
         Probability that an image gets one random rectangle (2-20% of its area,
         aspect ratio 0.3-3.3) set to 0; 0 turns it off.
+    flip : float, default=0.0
+        Probability of a horizontal flip (for clothes such as Fashion-MNIST; it
+        makes other digits of some digits, so leave it off for them).
     padding_mode : {"border", "zeros", "reflection"}, default="border"
         Value of pixels moved in from outside the image (``F.grid_sample``'s
         option). "border" repeats the edge pixels, as Keras' ``fill_mode="nearest"``
@@ -67,13 +70,14 @@ class Augment:
     """
 
     def __init__(self, rotation=10, zoom=0.1, shift=0.1, elastic=0.0, elastic_sigma=4.0,
-                 erase=0.0, padding_mode="border"):
+                 erase=0.0, flip=0.0, padding_mode="border"):
         self.rotation = rotation
         self.zoom = zoom
         self.shift = shift
         self.elastic = elastic
         self.elastic_sigma = elastic_sigma
         self.erase = erase
+        self.flip = flip
         self.padding_mode = padding_mode
 
     def __repr__(self):
@@ -89,6 +93,9 @@ class Augment:
             x = self._warp(x, generator)
         if self.erase:
             x = self._erase(x, generator)
+        if self.flip:
+            flipped = torch.rand(len(x), device=x.device, generator=generator) < self.flip
+            x = torch.where(flipped.view(-1, 1, 1, 1), x.flip(-1), x)
         return x
 
     def _warp(self, x, generator):

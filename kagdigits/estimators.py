@@ -15,13 +15,28 @@ class LeNet5Classifier(DigitClassifier):
     """LeNet-5 (LeCun et al., 1998): two conv + pool layers, three dense layers.
 
     Defaults from the seed study that reached 99.4% on MNIST: Adam, lr 2e-3,
-    batch 128, learning rate x0.98 per epoch, up to 20 epochs with early stopping.
+    batch 128, learning rate x0.98 per epoch, early stopping; plus light
+    augmentation (zoom and shift up to 5%, no rotation) and label smoothing 0.1 for
+    up to 30 epochs, which lifted demo-set test accuracy from 0.963 to 0.978 (mean
+    of 5 seeds) and Fashion-MNIST's from 0.901 to 0.912 (README, Accuracy).
     Network options are ``module__activation``, ``module__pooling``, ``module__init``,
     ``module__dropout``, ``module__batchnorm`` (see :class:`kagdigits.nets.LeNet5`).
+
+    Parameters
+    ----------
+    max_epochs : int, default=30
+    augment : default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05``.
+    criterion__label_smoothing : float, default=0.1
     """
 
-    def __init__(self, module=LeNet5, **kwargs):
-        super().__init__(module, **kwargs)
+    def __init__(self, module=LeNet5, *, max_epochs=30, augment="affine", augment__rotation=0,
+                 augment__zoom=0.05, augment__shift=0.05, criterion__label_smoothing=0.1,
+                 **kwargs):
+        super().__init__(module, max_epochs=max_epochs, augment=augment,
+                         augment__rotation=augment__rotation, augment__zoom=augment__zoom,
+                         augment__shift=augment__shift,
+                         criterion__label_smoothing=criterion__label_smoothing, **kwargs)
 
 
 class MLP3Classifier(DigitClassifier):

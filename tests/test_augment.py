@@ -83,6 +83,14 @@ def test_erasing_blanks_one_rectangle_of_2_to_20_percent():
     assert torch.equal(Augment(**STILL, erase=0.0)(x), x)
 
 
+def test_flip_mirrors_about_half_the_images_when_asked():
+    x = torch.rand(400, 1, 28, 28)
+    out = Augment(**STILL, flip=0.5)(x)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert ((out == x).flatten(1).all(1) | mirrored).all()
+    assert 150 < int(mirrored.sum()) < 250
+
+
 def test_a_seeded_generator_repeats_the_draws():
     x = torch.rand(16, 1, 28, 28)
     augment = Augment(elastic=5, erase=0.5)
@@ -154,9 +162,11 @@ def test_unknown_augmentation_is_a_one_line_error(digits):
 
 def test_cli_checks_augment_parameter_names():
     args = argparse.Namespace(model="lenet5", device="cpu", seed=0, epochs=1,
-                              params=["augment=affine", "augment__rotation=15"])
+                              params=["augment__rotation=15"])
     assert build_estimator(args).augment__rotation == 15
-    args.params = ["augment=affine", "augment__rotaton=15"]
-    with pytest.raises(KagdigitsError, match="rotaton"):
+    args.params = ["augment__rotaton=15"]
+    with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
-
+    args.model, args.params = "vgg", ["augment=affine", "augment__rotaton=15"]  # off by default
+    with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
+        build_estimator(args)

@@ -28,7 +28,8 @@ from kagdigits.errors import KagdigitsError
 # with this seed early stopping ends the run after epoch 10 (best epoch 8; epoch 9 is
 # a miss), so a resume that lost RNG, scheduler or early-stopping state would differ.
 SETTINGS = dict(max_epochs=12, patience=2, lr=0.02, module__dropout=0.3, batch_size=32,
-                iterator_train__shuffle=True, device="cpu", verbose=0)
+                iterator_train__shuffle=True, device="cpu", verbose=0,
+                augment=None, criterion__label_smoothing=0.0)  # (test_ensemble resumes with them)
 COMPARED = ["train_loss", "valid_loss", "valid_acc", "valid_loss_best", "event_lr"]
 
 
