@@ -10,6 +10,12 @@ from kagdigits.base import DigitClassifier
 from kagdigits.ensemble import EnsembleClassifier
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 
+#: Defaults of the models where they were measured to help (README, Accuracy): light
+#: augmentation of the training batches (zoom and shift up to 5%, no rotation) and
+#: label smoothing 0.1. Any of them can be overridden like other parameters.
+AUGMENTED = {"augment": "affine", "augment__rotation": 0, "augment__zoom": 0.05,
+             "augment__shift": 0.05, "criterion__label_smoothing": 0.1}
+
 
 class LeNet5Classifier(DigitClassifier):
     """LeNet-5 (LeCun et al., 1998): two conv + pool layers, three dense layers.
@@ -25,18 +31,12 @@ class LeNet5Classifier(DigitClassifier):
     Parameters
     ----------
     max_epochs : int, default=30
-    augment : default="affine"
-        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05``.
-    criterion__label_smoothing : float, default=0.1
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
-    def __init__(self, module=LeNet5, *, max_epochs=30, augment="affine", augment__rotation=0,
-                 augment__zoom=0.05, augment__shift=0.05, criterion__label_smoothing=0.1,
-                 **kwargs):
-        super().__init__(module, max_epochs=max_epochs, augment=augment,
-                         augment__rotation=augment__rotation, augment__zoom=augment__zoom,
-                         augment__shift=augment__shift,
-                         criterion__label_smoothing=criterion__label_smoothing, **kwargs)
+    def __init__(self, module=LeNet5, *, max_epochs=30, **kwargs):
+        super().__init__(module, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
 
 
 class MLP3Classifier(DigitClassifier):
@@ -45,14 +45,18 @@ class MLP3Classifier(DigitClassifier):
     Named so that it does not shadow ``sklearn.neural_network.MLPClassifier``.
     Network options: ``module__hidden_sizes``, ``module__activation``,
     ``module__dropout``, ``module__img_size`` (see :class:`kagdigits.nets.MLP`).
+    Light augmentation and label smoothing lifted its demo-set test accuracy from
+    0.915 to 0.954 (mean of 3 seeds; README, Accuracy).
 
     Parameters
     ----------
     max_epochs : int, default=40
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
     def __init__(self, module=MLP, *, max_epochs=40, **kwargs):
-        super().__init__(module, max_epochs=max_epochs, **kwargs)
+        super().__init__(module, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
 
 
 class ResNet18Classifier(DigitClassifier):
@@ -121,7 +125,9 @@ class WideResNetClassifier(DigitClassifier):
 class KaggleCNNClassifier(DigitClassifier):
     """The CNN of the best-known Kaggle digit-recognizer ensembles (Deotte, 2018).
 
-    Its Kaggle training recipe: Adam, lr 1e-3 decayed x0.95 per epoch, batch 64.
+    Its Kaggle training recipe: Adam, lr 1e-3 decayed x0.95 per epoch, batch 64; plus
+    light augmentation and label smoothing, which lifted its demo-set test accuracy
+    from 0.980 to 0.986 (mean of 3 seeds; README, Accuracy).
     Network option: ``module__dropout`` (see :class:`kagdigits.nets.KaggleCNN`).
 
     Parameters
@@ -129,10 +135,13 @@ class KaggleCNNClassifier(DigitClassifier):
     lr : float, default=1e-3
     lr_decay : float, default=0.95
     batch_size : int, default=64
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
     def __init__(self, module=KaggleCNN, *, lr=1e-3, lr_decay=0.95, batch_size=64, **kwargs):
-        super().__init__(module, lr=lr, lr_decay=lr_decay, batch_size=batch_size, **kwargs)
+        super().__init__(module, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
+                         **{**AUGMENTED, **kwargs})
 
 
 #: CLI name -> estimator class.

@@ -100,10 +100,14 @@ def bench_holdout(args, X_train, y_train, X_test, y_test, bench):
             estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
             start = machine()
             wall, cpu = timed_fit(estimator, X_train, y_train)
-            accuracy = float(np.mean(estimator.predict(X_test) == y_test))
+            accuracy = np.mean(estimator.predict(X_test) == y_test)
+            extra = {}
+            if args.tta and hasattr(estimator, "tta"):  # an ensemble: also with TTA
+                tta_accuracy = np.mean(estimator.set_params(tta=args.tta).predict(X_test) == y_test)
+                extra["test_acc_tta"] = round(float(tta_accuracy), 4)
             report({"bench": bench, "model": name, "seed": seed, "params": args.params,
                     "train_rows": len(X_train), "test_rows": len(X_test),
-                    "test_acc": round(accuracy, 4), "epochs": epochs_run(estimator),
+                    "test_acc": round(float(accuracy), 4), **extra, "epochs": epochs_run(estimator),
                     "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "start": start,
                     "end_load1": round(os.getloadavg()[0], 1)}, args.log)
 
@@ -150,6 +154,8 @@ def main(argv=None):
     parser.add_argument("--subset", type=int, help="fashion: train on this many rows")
     parser.add_argument("--test-subset", type=int, help="fashion: test on this many rows")
     parser.add_argument("--folds", type=int, default=5, help="cv: folds, default 5")
+    parser.add_argument("--tta", type=int, default=0,
+                        help="ensembles: also score with this many TTA copies")
     parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
     args = parser.parse_args(argv)
