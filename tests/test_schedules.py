@@ -1,8 +1,11 @@
 """Learning-rate schedules and label smoothing as estimator parameters."""
 
+import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
+from kagdigits.checkpoints import fit_run
 from kagdigits.errors import InputError
 from kagdigits.estimators import LeNet5Classifier
 
@@ -20,6 +23,24 @@ def test_onecycle_rises_to_lr_and_ends_at_the_last_batch(digits):
     peak = max(range(len(lrs)), key=lrs.__getitem__)
     assert 0 < peak < len(lrs) - 1 and lrs[peak] == pytest.approx(2e-3, rel=0.05)
     assert lrs[0] == pytest.approx(2e-3 / 25) and lrs[-1] < 2e-3 / 1e4
+
+
+class StopAfterFirstEpoch(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 1:
+            raise KeyboardInterrupt
+
+
+def test_onecycle_resumes_where_it_stopped(digits, tmp_path):
+    X, y = digits[0][:200], digits[1][:200]
+    settings = dict(max_epochs=3, batch_size=32, lr_schedule="onecycle", device="cpu",
+                    verbose=0)
+    straight = LeNet5Classifier(**settings).fit(X, y)
+    fit_run(LeNet5Classifier(**settings, callbacks=[("stop", StopAfterFirstEpoch())]),
+            X, y, tmp_path / "run")
+    resumed = fit_run(LeNet5Classifier(**settings), X, y, tmp_path / "run", resume=True)
+    assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
+    assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
 
 
 def test_plateau_halves_the_rate_after_two_epochs_without_progress(digits):
