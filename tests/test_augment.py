@@ -118,9 +118,9 @@ class RecordBatches(Callback):
 def fit_recording(digits, **params):
     X, y = digits[0][:96], digits[1][:96]
     recorder = RecordBatches()
-    clf = LeNet5Classifier(max_epochs=1, batch_size=32, device="cpu", verbose=0,
-                           iterator_train__shuffle=False, callbacks=[("record", recorder)],
-                           **params).fit(X, y)
+    params = {"device": "cpu", **params}
+    clf = LeNet5Classifier(max_epochs=1, batch_size=32, verbose=0, iterator_train__shuffle=False,
+                           callbacks=[("record", recorder)], **params).fit(X, y)
     return clf, recorder.seen_, torch.from_numpy(to_images(X))
 
 
@@ -170,3 +170,13 @@ def test_cli_checks_augment_parameter_names():
     args.model, args.params = "vgg", ["augment=affine", "augment__rotaton=15"]  # off by default
     with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
         build_estimator(args)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_augments_batches_on_the_gpu(digits):
+    x = torch.rand(8, 1, 28, 28, device="cuda")
+    out = Augment(elastic=8, erase=0.5, flip=0.5)(x)
+    assert out.device == x.device and out.shape == x.shape and not torch.equal(out, x)
+    clf, seen, images = fit_recording(digits, augment="affine", device="cuda")
+    assert all(x.device.type == "cuda" for _, x in seen)
+    assert clf.predict_proba(digits[0][:8]).shape == (8, 10)
