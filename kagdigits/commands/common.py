@@ -22,10 +22,15 @@ def positive_int(text):
     return value
 
 
-def add_training_arguments(parser):
-    """--model, --epochs, --device, --seed, --set and --resume."""
+def add_model_argument(parser):
+    """--model: a registered model name, default lenet5."""
     parser.add_argument("--model", default="lenet5",
                         help="registered model name (see `kagdigits models`), default lenet5")
+
+
+def add_training_arguments(parser):
+    """--model, --epochs, --device, --seed, --set and --resume."""
+    add_model_argument(parser)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="maximum number of epochs (default: the model's own)")
     parser.add_argument("--device", default="auto",

@@ -15,15 +15,14 @@ Example: kagdigits grid --model lenet5 --param module__activation=sigmoid,relu
          --param optimizer__weight_decay=0,1e-3 --param module__pooling=avg,max
 """
 
-from kagdigits.commands.common import positive_int
+from kagdigits.commands.common import add_model_argument, positive_int
 from kagdigits.studies.options import add_study_arguments
 
 HELP = "score a grid of settings of one model (cross_validate); report a technique table"
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", default="lenet5",
-                        help="registered model name (see `kagdigits models`), default lenet5")
+    add_model_argument(parser)
     parser.add_argument("--param", dest="grid", action="append", default=[],
                         metavar="NAME=V1,V2,...",
                         help="a grid dimension, e.g. --param module__activation=sigmoid,relu "
