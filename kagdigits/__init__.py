@@ -2,22 +2,18 @@
 
 __version__ = "0.1.0"
 
-#: public name -> the module that defines it. Imported on first use (PEP 562), so that
+#: public name -> (module, name there). Imported on first use (PEP 562), so that
 #: ``kagdigits --help`` does not pay for importing torch and pandas; add new exports here.
+#: The models come from ``kagdigits.models``, whose import registers them all.
 _EXPORTS = {
-    "REGISTRY": "kagdigits.estimators",
-    "LeNet5Classifier": "kagdigits.estimators",
-    "MLP3Classifier": "kagdigits.estimators",
-    "ResNet18Classifier": "kagdigits.estimators",
-    "SmallVGGClassifier": "kagdigits.estimators",
-    "AllCNNClassifier": "kagdigits.estimators",
-    "WideResNetClassifier": "kagdigits.estimators",
-    "KaggleCNNClassifier": "kagdigits.estimators",
-    "EnsembleClassifier": "kagdigits.ensemble",
-    "get_estimator_class": "kagdigits.estimators",
-    "read_test_csv": "kagdigits.kaggle_csv",
-    "read_train_csv": "kagdigits.kaggle_csv",
-    "write_submission": "kagdigits.submission",
+    **{name: ("kagdigits.models", name) for name in (
+        "REGISTRY", "LeNet5Classifier", "MLP3Classifier", "ResNet18Classifier",
+        "SmallVGGClassifier", "AllCNNClassifier", "WideResNetClassifier",
+        "KaggleCNNClassifier", "EnsembleClassifier", "get_model_class", "list_models")},
+    "get_estimator_class": ("kagdigits.models", "get_model_class"),
+    "read_test_csv": ("kagdigits.files.kaggle_csv", "read_test_csv"),
+    "read_train_csv": ("kagdigits.files.kaggle_csv", "read_train_csv"),
+    "write_submission": ("kagdigits.files.submission", "write_submission"),
 }
 
 
@@ -25,7 +21,8 @@ def __getattr__(name):
     if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'kagdigits' has no attribute {name!r}")
 
 
@@ -44,6 +41,8 @@ __all__ = [
     "KaggleCNNClassifier",
     "EnsembleClassifier",
     "get_estimator_class",
+    "get_model_class",
+    "list_models",
     "read_test_csv",
     "read_train_csv",
     "write_submission",

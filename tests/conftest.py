@@ -27,7 +27,7 @@ def digits():
 @pytest.fixture
 def tiny_kaggle_files(tmp_path, digits):
     """A small train.csv (200 rows) and test.csv (100 rows) in Kaggle layout; their paths."""
-    from kagdigits.kaggle_csv import write_kaggle_csv
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     X, y = digits
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"

@@ -85,7 +85,7 @@ class FakeKaggle:
 
         Fails if the fake's key shows anywhere in the output.
         """
-        from kagdigits.cli import main
+        from kagdigits.cli.main import main
 
         code = main([str(arg) for arg in argv])
         out, err = capsys.readouterr()

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from kagdigits import LeNet5Classifier
-from kagdigits.atomic import atomic_dir, atomic_write
-from kagdigits.checkpoints import fit_run, latest_epoch_dir
 from kagdigits.errors import KagdigitsError
+from kagdigits.files.atomic import atomic_dir, atomic_write
+from kagdigits.runs.checkpoints import fit_run, latest_epoch_dir
 
 
 def leftovers(folder):
@@ -32,7 +32,7 @@ def test_an_existing_file_is_never_overwritten_without_overwrite(tmp_path):
     path = tmp_path / "submission.csv"
     path.write_text("mine\n")
     with pytest.raises(KagdigitsError, match="already exists; choose another name or pass "
-                                             "--force"):
+                                             "overwrite=True"):
         with atomic_write(path) as f:
             f.write("theirs\n")
     assert path.read_text() == "mine\n"

@@ -1,6 +1,5 @@
 """Augmentation: the batched transforms, and that estimators augment training batches only."""
 
-import argparse
 import pickle
 
 import numpy as np
@@ -8,11 +7,12 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits.augment import Augment
-from kagdigits.commands.common import build_estimator
+from kagdigits.cli.training import build_estimator
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.estimators import LeNet5Classifier
-from kagdigits.inputs import to_images
+from kagdigits.models.augment import Augment
+from kagdigits.models.classifiers import LeNet5Classifier
+from kagdigits.models.inputs import to_images
+from kagdigits.runs.config import RunConfig
 
 STILL = {"rotation": 0, "zoom": 0, "shift": 0}
 
@@ -156,18 +156,19 @@ def test_augment_parameters_are_routed_and_kept(digits):
 
 
 def test_unknown_augmentation_is_a_one_line_error(digits):
-    with pytest.raises(InputError, match="unknown augment 'afine'; use one of 'affine'"):
+    with pytest.raises(InputError, match="unknown augment 'afine' \\(did you mean affine\\?\\); "
+                                         "choose one of: affine, a class"):
         LeNet5Classifier(augment="afine", max_epochs=1, verbose=0).fit(*digits)
 
 
 def test_cli_checks_augment_parameter_names():
-    args = argparse.Namespace(model="lenet5", device="cpu", seed=0, epochs=1,
-                              params=["augment__rotation=15"])
+    args = RunConfig("fit", model="lenet5", device="cpu", seed=0, epochs=1,
+                     params={"augment__rotation": 15})
     assert build_estimator(args).augment__rotation == 15
-    args.params = ["augment__rotaton=15"]
+    args.params = {"augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
-    args.model, args.params = "vgg", ["augment=affine", "augment__rotaton=15"]  # off by default
+    args.model, args.params = "vgg", {"augment": "affine", "augment__rotaton": 15}  # off by default
     with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
         build_estimator(args)
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kagdigits.cli import main
+from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
 
 
@@ -29,9 +29,10 @@ def data(tiny_kaggle_files):
      "num_classes, pooling"),
     (["--set", "optimizer__momentum=0.9"], "optimizer__<name> takes one of: amsgrad, betas"),
     (["--set", "module__activation=swish"],
-     "--set: unknown activation 'swish'; choose one of ['elu', 'relu', 'sigmoid', 'tanh']"),
+     "--set: unknown activation 'swish'; choose one of: elu, relu, sigmoid, tanh"),
     (["--set", "lr"], "--set 'lr' is not NAME=VALUE; e.g. --set lr=1e-3"),
-    (["--model", "lenet"], "unknown model 'lenet'; known models: "),
+    (["--model", "lenet"],
+     "unknown model 'lenet' (did you mean lenet5?); choose one of: allcnn, "),
     (["--model", "lenet"], "(did you mean lenet5?)"),
     (["--device", "gpu"], "unknown device 'gpu'; use 'auto', 'cpu' or 'cuda'"),
     (["--resume", "no-such-run"], "no run 'no-such-run' in runs/; runs/ has no runs"),

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from kagdigits.cli import main
-from kagdigits.submission import read_labels_csv
+from kagdigits.cli.main import main
+from kagdigits.files.submission import read_labels_csv
 
 
 def test_submission_on_tiny_csvs(tiny_kaggle_files, tmp_path, capsys, monkeypatch):

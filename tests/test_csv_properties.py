@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kagdigits.errors import InputError
-from kagdigits.kaggle_csv import pixel_columns, read_test_csv, read_train_csv
-from kagdigits.submission import read_labels_csv
+from kagdigits.files.kaggle_csv import pixel_columns, read_test_csv, read_train_csv
+from kagdigits.files.submission import read_labels_csv
 
 N_PIXELS = 16  # 4x4 images keep every example tiny; 15 or 17 columns are no image
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from kagdigits.cli import main
+from kagdigits.cli.main import main
 
 #: What must be equal between backends (timings and nothing else may differ).
 SCORES = ["setting", "fold", "epochs", "kept epoch", "train loss", "train acc", "valid loss",
@@ -24,7 +24,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def train_csv(tmp_path_factory, digits):
-    from kagdigits.kaggle_csv import write_kaggle_csv
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     path = tmp_path_factory.mktemp("dask") / "train.csv"
     X, y = digits

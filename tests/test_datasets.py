@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from test_idx import write_idx
 
-from kagdigits.cli import main
-from kagdigits.datasets import MNIST_FILES, QMNIST_FILES, dataset_name, load_dataset
+from kagdigits.cli.main import main
 from kagdigits.errors import InputError
-from kagdigits.kaggle_csv import read_test_csv, read_train_csv
-from kagdigits.submission import read_labels_csv
+from kagdigits.files.datasets import MNIST_FILES, QMNIST_FILES, dataset_name, load_dataset
+from kagdigits.files.kaggle_csv import read_test_csv, read_train_csv
+from kagdigits.files.submission import read_labels_csv
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_dataset_name_aliases(alias, name):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(InputError, match="unknown dataset 'svhn'; known datasets: mnist, "
+    with pytest.raises(InputError, match="unknown dataset 'svhn'; choose one of: mnist, "
                                          "fashion-mnist, kmnist, qmnist, cifar10, demo"):
         load_dataset("svhn")
 

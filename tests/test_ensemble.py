@@ -1,6 +1,5 @@
 """The ensemble: averaged member probabilities, bagged members, TTA, pseudo-labels, CLI."""
 
-import argparse
 import pickle
 import signal
 
@@ -12,14 +11,15 @@ from sklearn.model_selection import cross_val_score
 from skorch.callbacks import Callback
 
 from kagdigits import EnsembleClassifier, LeNet5Classifier, MLP3Classifier
-from kagdigits.augment import Augment
-from kagdigits.checkpoints import TrainingInterrupted
-from kagdigits.cli import main
-from kagdigits.commands.common import build_estimator, fit_checkpointed
+from kagdigits.cli.main import main
+from kagdigits.cli.training import build_estimator, fit_in_run
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.inputs import to_images
-from kagdigits.persist import load_model, save_model
-from kagdigits.submission import read_labels_csv
+from kagdigits.files.submission import read_labels_csv
+from kagdigits.models.augment import Augment
+from kagdigits.models.inputs import to_images
+from kagdigits.runs.checkpoints import TrainingInterrupted
+from kagdigits.runs.config import RunConfig
+from kagdigits.runs.persist import load_model, save_model
 
 TINY = {"batch_size": 32}
 
@@ -126,17 +126,16 @@ def test_bad_settings_are_one_line_errors():
 
 
 def test_cli_builds_it_with_set_and_checks_names():
-    args = argparse.Namespace(model="ensemble", device="cpu", seed=4, epochs=2,
-                              params=["n_members=3", "member=lenet5",
-                                      "member_params={'lr': 1e-3}"])
+    args = RunConfig("fit", model="ensemble", device="cpu", seed=4, epochs=2,
+                     params={"n_members": 3, "member": "lenet5", "member_params": {"lr": 1e-3}})
     ensemble = build_estimator(args)
     assert (ensemble.n_members, ensemble.member, ensemble.max_epochs) == (3, "lenet5", 2)
     assert [m.random_state for m in ensemble.new_members()] == [4, 5, 6]
     assert all(m.lr == 1e-3 for m in ensemble.new_members())
-    args.params = ["nmembers=3"]
+    args.params = {"nmembers": 3}
     with pytest.raises(KagdigitsError, match="did you mean n_members"):
         build_estimator(args)
-    args.params = ["member_params={'lr_schedul': 'onecycle'}"]
+    args.params = {"member_params": {"lr_schedul": "onecycle"}}
     with pytest.raises(KagdigitsError, match="lr_schedul"):
         build_estimator(args)
 
@@ -172,13 +171,13 @@ class CtrlCInMember(Callback):
 def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     X, y = digits[0][:150], digits[1][:150]
-    args = argparse.Namespace(command="submission", model="ensemble")
+    args = RunConfig("submission", model="ensemble")
     straight = small(max_epochs=3).fit(X, y)
     stopping = small(max_epochs=3, member_params={
         **TINY, "callbacks": [("ctrl_c", CtrlCInMember(seed=1, epoch=2))]})
     with pytest.raises(TrainingInterrupted, match="after 2 finished epoch"):
-        fit_checkpointed(args, stopping, X, y)
+        fit_in_run(args, stopping, X, y)
     [run] = (tmp_path / "runs").iterdir()
-    resumed = fit_checkpointed(args, small(max_epochs=3), X, y, run_dir=run)
+    resumed = fit_in_run(args, small(max_epochs=3), X, y, run_dir=run)
     assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
     assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))

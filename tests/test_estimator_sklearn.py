@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kagdigits import LeNet5Classifier
-from kagdigits.kaggle_csv import pixel_columns
+from kagdigits.files.kaggle_csv import pixel_columns
 
 FAST = dict(max_epochs=2, batch_size=32, verbose=0)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kagdigits.errors import InputError
-from kagdigits.idx import IDX_DTYPES, read_idx
+from kagdigits.files.idx import IDX_DTYPES, read_idx
 
 FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from kagdigits.errors import InputError
-from kagdigits.inputs import to_images, to_labels
-from kagdigits.kaggle_csv import pixel_columns
+from kagdigits.files.kaggle_csv import pixel_columns
+from kagdigits.models.inputs import to_images, to_labels
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kagdigits.errors import InputError
-from kagdigits.kaggle_csv import pixel_columns, read_test_csv, read_train_csv
+from kagdigits.files.kaggle_csv import pixel_columns, read_test_csv, read_train_csv
 
 
 def test_round_trip(tiny_kaggle_files, digits):

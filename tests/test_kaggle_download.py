@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kagdigits.commands import download
+from kagdigits.cli import download
 
 pytest_plugins = ["fake_kaggle"]
 

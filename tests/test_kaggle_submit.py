@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagdigits.ledger import append_row, find_row, ledger_path, read_ledger
-from kagdigits.submission import write_labels_csv
+from kagdigits.files.submission import write_labels_csv
+from kagdigits.kaggle.ledger import append_row, find_row, ledger_path, read_ledger
 
 pytest_plugins = ["fake_kaggle"]
 

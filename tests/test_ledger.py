@@ -6,19 +6,19 @@ import multiprocessing
 import pytest
 
 from kagdigits import __version__
-from kagdigits.cli import main
+from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
-from kagdigits.ledger import (
+from kagdigits.kaggle.ledger import (
     COLUMNS,
     append_row,
     describe,
     editing,
     find_row,
     ledger_path,
-    non_default_params,
     read_ledger,
     update_row,
 )
+from kagdigits.models.params import non_default_params
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kagdigits.estimators import REGISTRY
+from kagdigits.models import REGISTRY
 from kagdigits.nets import MLP, LeNet5, ResNet18, WideResNet, count_params
 
 NETS = {name: cls().module for name, cls in REGISTRY.items() if name != "ensemble"}

@@ -13,10 +13,10 @@ from sklearn.base import clone
 from skorch.dataset import ValidSplit
 
 from kagdigits import LeNet5Classifier
-from kagdigits.cli import main
+from kagdigits.cli.main import main
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.persist import load_model, save_model
-from kagdigits.submission import read_labels_csv
+from kagdigits.files.submission import read_labels_csv
+from kagdigits.runs.persist import load_model, save_model
 
 PARAMS = dict(max_epochs=1, batch_size=64, lr=1e-3, module__activation="tanh",
               module__dropout=0.1, optimizer=torch.optim.SGD, optimizer__momentum=0.9,
@@ -154,7 +154,7 @@ def test_cli_fit_then_predict_writes_a_submission(tiny_kaggle_files, tmp_path, m
     assert main(["predict", "--load", "models/m.kd", "--test", str(test), "--out", "subs"]) == 0
     path = capsys.readouterr().out.strip().splitlines()[-1]
     model = load_model("models/m.kd")
-    from kagdigits.kaggle_csv import read_test_csv
+    from kagdigits.files.kaggle_csv import read_test_csv
 
     expected = model.predict(read_test_csv(test))
     assert path.startswith("subs/lenet5-")

@@ -1,6 +1,5 @@
 """The registry of estimators: every name fits, clones, pickles and is reachable from the CLI."""
 
-import argparse
 import pickle
 
 import numpy as np
@@ -8,10 +7,11 @@ import pytest
 from sklearn.base import clone
 
 import kagdigits
-from kagdigits.base import DigitClassifier
-from kagdigits.cli import main
-from kagdigits.commands.common import build_estimator
-from kagdigits.estimators import REGISTRY, get_estimator_class
+from kagdigits.cli.main import main
+from kagdigits.cli.training import build_estimator
+from kagdigits.models import REGISTRY, get_model_class
+from kagdigits.models.base import DigitClassifier
+from kagdigits.runs.config import RunConfig
 
 NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]  # single networks
 
@@ -19,15 +19,16 @@ NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]  # si
 def test_registry_names_every_model():
     assert sorted(REGISTRY) == sorted([*NAMES, "ensemble"])  # tests/test_ensemble.py
     for name, cls in REGISTRY.items():
-        assert get_estimator_class(name) is cls
+        assert get_model_class(name) is cls
         assert issubclass(cls, DigitClassifier) or name == "ensemble"
         assert getattr(kagdigits, cls.__name__) is cls
         assert cls.__name__ in kagdigits.__all__
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown model 'lenet'; known models: allcnn, ensemble, "):
-        get_estimator_class("lenet")
+    with pytest.raises(ValueError, match="unknown model 'lenet' \\(did you mean lenet5\\?\\); "
+                                         "choose one of: allcnn, ensemble, "):
+        get_model_class("lenet")
 
 
 def test_mlp_estimator_does_not_shadow_sklearn():
@@ -52,8 +53,8 @@ def test_fit_one_epoch_clone_and_pickle(name, digits):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_builds_every_model(name):
-    args = argparse.Namespace(model=name, device="cpu", seed=3, epochs=2,
-                              params=["module__num_classes=5"])
+    args = RunConfig("fit", model=name, device="cpu", seed=3, epochs=2,
+                     params={"module__num_classes": 5})
     clf = build_estimator(args)
     assert isinstance(clf, REGISTRY[name])
     assert (clf.max_epochs, clf.random_state, clf.module__num_classes) == (2, 3, 5)
@@ -62,7 +63,7 @@ def test_cli_builds_every_model(name):
 def test_cli_rejects_an_unknown_model_in_one_line(capsys, tmp_path):
     assert main(["submission", "--model", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "known models: allcnn" in err
+    assert err.count("\n") == 0 and "choose one of: allcnn" in err
 
 
 def test_models_command_prints_the_table(capsys):

@@ -13,7 +13,9 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 
 from kagdigits import LeNet5Classifier
-from kagdigits.checkpoints import (
+from kagdigits.cli.main import main
+from kagdigits.errors import KagdigitsError
+from kagdigits.runs.checkpoints import (
     BEST,
     RunCheckpoint,
     TrainingInterrupted,
@@ -21,8 +23,6 @@ from kagdigits.checkpoints import (
     latest_epoch_dir,
     saved_epochs,
 )
-from kagdigits.cli import main
-from kagdigits.errors import KagdigitsError
 
 # Dropout and shuffling draw random numbers every epoch, the learning rate decays, and
 # with this seed early stopping ends the run after epoch 10 (best epoch 8; epoch 9 is

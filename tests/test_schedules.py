@@ -5,9 +5,9 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits.checkpoints import fit_run
 from kagdigits.errors import InputError
-from kagdigits.estimators import LeNet5Classifier
+from kagdigits.models.classifiers import LeNet5Classifier
+from kagdigits.runs.checkpoints import fit_run
 
 
 def fit(digits, **params):
@@ -57,7 +57,8 @@ def test_exponential_decay_is_the_default(digits):
 
 
 def test_unknown_schedule_is_refused_before_training(digits):
-    with pytest.raises(InputError, match="unknown lr_schedule 'cosine'; use one of"):
+    with pytest.raises(InputError, match="unknown lr_schedule 'cosine'; choose one of: "
+                                         "exponential, onecycle, plateau or None"):
         fit(digits, max_epochs=1, lr_schedule="cosine")
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kagdigits.cli import main
-from kagdigits.commands.score import accuracy_report
+from kagdigits.cli.main import main
+from kagdigits.cli.score import accuracy_report
 
 SOLUTION = "ImageId,Label\n1,3\n2,3\n3,7\n4,0\n5,7\n"
 SUBMISSION = "ImageId,Label\n1,3\n2,8\n3,7\n4,0\n5,7\n"  # one 3 taken for an 8

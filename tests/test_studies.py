@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kagdigits.cli import main
+from kagdigits.cli.args import build_grid
+from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
 from kagdigits.studies import grid as grid_mod
 from kagdigits.studies.compare import best_model, representative_seed, summarise
@@ -19,7 +20,7 @@ COMPARE_PNGS = ["curves.png", "confusion.png", "samples.png", "mistakes.png"]
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory, digits):
     """A folder with a 200-row train.csv (no labelled test set: 20% are held out)."""
-    from kagdigits.kaggle_csv import write_kaggle_csv
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     folder = tmp_path_factory.mktemp("study")
     X, y = digits
@@ -149,7 +150,7 @@ def test_compare_unknown_model_is_one_line(capsys, study_dir, tmp_path):
 def test_grid_table_matches_sklearn_cross_validate(grid_dir, study_dir):
     from sklearn.model_selection import cross_validate
 
-    from kagdigits.estimators import LeNet5Classifier
+    from kagdigits.models.classifiers import LeNet5Classifier
     from kagdigits.studies.data import load_study_data
 
     folds = pd.read_csv(grid_dir / "folds.csv")
@@ -203,7 +204,7 @@ def test_grid_bad_arguments_are_one_line(argv, message, capsys, tmp_path):
 
 
 def test_grid_parsing_keeps_order_and_types():
-    grid = grid_mod.build_grid(["module__hidden_sizes=(80,20),(100,)", "lr=1e-3,0.01",
+    grid = build_grid(["module__hidden_sizes=(80,20),(100,)", "lr=1e-3,0.01",
                                 "module__activation=relu"], early_stopping="on,off", patience=3)
     assert grid == {"patience": [3, None], "module__hidden_sizes": [(80, 20), (100,)],
                     "lr": [0.001, 0.01], "module__activation": ["relu"]}
@@ -212,11 +213,11 @@ def test_grid_parsing_keeps_order_and_types():
         "patience": 3, "module__hidden_sizes": (80, 20), "lr": 0.001, "module__activation": "relu"}
     assert settings[1]["lr"] == 0.01  # the last parameter varies fastest
     with pytest.raises(KagdigitsError, match="given twice"):
-        grid_mod.build_grid(["patience=2,3"], early_stopping="on")
+        build_grid(["patience=2,3"], early_stopping="on")
 
 
 def test_technique_columns_fill_in_defaults():
-    from kagdigits.estimators import LeNet5Classifier, MLP3Classifier
+    from kagdigits.models.classifiers import LeNet5Classifier, MLP3Classifier
 
     columns = grid_mod.technique_columns(
         LeNet5Classifier(optimizer__weight_decay=1e-3, patience=None), {"lr": 0.01})
@@ -255,17 +256,13 @@ def test_new_report_dirs_never_collide(tmp_path):
 
 
 def test_interrupted_study_saves_finished_fits(study_dir, tmp_path):
-    import argparse
-
+    from kagdigits.models.params import make_estimator
     from kagdigits.studies.compare import compare_study, run_compare
     from kagdigits.studies.data import load_study_data
-    from kagdigits.studies.execute import StudyInterrupted, estimator_for, run_study
+    from kagdigits.studies.execute import StudyInterrupted, run_study
 
-    args = argparse.Namespace(command="compare", models="mlp", seeds=2, seed=0, epochs=1,
-                              device="cpu", params=[], backend="local", n_jobs=None,
-                              scheduler=None, out=tmp_path)
     data = load_study_data(str(study_dir / "train.csv"))
-    estimators = {"mlp": estimator_for(args, "mlp")}
+    estimators = {"mlp": make_estimator("mlp", {"max_epochs": 1, "verbose": 0}, device="cpu")}
 
     def fits():  # Ctrl-C while the second fit runs
         results = run_compare(estimators, [0, 1], data)
@@ -273,7 +270,8 @@ def test_interrupted_study_saves_finished_fits(study_dir, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(StudyInterrupted, match="after 1 finished fits") as info:
-        run_study(args, data, fits, lambda r, i: compare_study(r, data, i))
+        run_study(data, fits, lambda r, i: compare_study(r, data, i), kind="compare",
+                  command="kagdigits compare --models mlp", out=tmp_path)
     assert info.value.exit_code == 130
     folder = _only_report(tmp_path)
     assert len(pd.read_csv(folder / "runs.csv")) == 1
@@ -281,7 +279,7 @@ def test_interrupted_study_saves_finished_fits(study_dir, tmp_path):
 
 
 def test_an_ensemble_is_compared_like_a_net(digits):
-    from kagdigits.ensemble import EnsembleClassifier
+    from kagdigits.models.ensemble import EnsembleClassifier
     from kagdigits.studies.fits import fit_and_evaluate
 
     X, y = digits

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.submission import read_labels_csv, write_labels_csv, write_submission
+from kagdigits.files.submission import read_labels_csv, write_labels_csv, write_submission
 
 
 def test_format_and_order(tmp_path):

@@ -2,14 +2,14 @@
 
 from torch import nn
 
+from kagdigits.errors import choose as choose_from
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU}
 
 
 def choose(name, value, options):
     """``options[value]``; a ``ValueError`` lists the valid choices for ``name``."""
-    if value not in options:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(options)}")
-    return options[value]
+    return choose_from(dict(sorted(options.items())), value, name)
 
 
 def count_params(net):

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from kagdigits.errors import InputError
 from kagdigits.studies.fits import HISTORY_KEYS, fit_and_evaluate
 from kagdigits.studies.results import Study
 from kagdigits.studies.runner import run_tasks
@@ -79,8 +80,6 @@ def representative_seed(runs, model):
 
 def merge_compare(studies, names):
     """One comparison from several saved ``compare`` studies of the same test set."""
-    from kagdigits.errors import InputError
-
     first = studies[0]
     for study, name in zip(studies, names, strict=True):
         if study.info["kind"] != "compare":

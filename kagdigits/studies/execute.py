@@ -1,18 +1,14 @@
-"""Running a study from the command line: fits, then results and report in a new folder."""
+"""Running a study: its fits on a parallel backend, then its results and report in a new folder."""
 
-import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kagdigits import __version__
 from kagdigits.errors import KagdigitsError
+from kagdigits.studies.report import write_report
 from kagdigits.studies.results import new_report_dir, save_study
 from kagdigits.studies.runner import parallel_backend
-
-#: Options not shown in a report's command line.
-HIDDEN = ("command", "run", "debug")
-#: Repeatable options: dest -> flag.
-REPEATED = {"params": "--set", "grid": "--param"}
 
 
 class StudyInterrupted(KagdigitsError):
@@ -21,49 +17,38 @@ class StudyInterrupted(KagdigitsError):
     exit_code = 130
 
 
-def command_line(args):
-    """The full ``kagdigits`` command line (every option spelled out) that reruns ``args``."""
-    import shlex
+def run_study(data, fits, make_study, *, kind, command, out="reports", backend="local",
+              n_jobs=None, scheduler=None, verbose=1):
+    """Run ``fits()`` (a generator of results) on a backend; save and report the results.
 
-    words = ["kagdigits", args.command]
-    for name, value in vars(args).items():
-        if name in HIDDEN or value is None or value is False:
-            continue
-        if name in REPEATED:
-            words += [w for item in value for w in (REPEATED[name], item)]
-        else:
-            words.append(f"--{name.replace('_', '-')}")
-            if value is not True:
-                words.append(str(value))
-    return shlex.join(words)
+    Parameters
+    ----------
+    data : StudyData
+    fits : callable
+        Returns a generator of results, one per finished fit.
+    make_study : callable
+        ``make_study(results, info)`` turns the finished results into a
+        :class:`~kagdigits.studies.results.Study`.
+    kind : str
+        ``"compare"`` or ``"grid"``: the new folder's suffix.
+    command : str
+        How the study was started, for the report.
+    out : str or Path, default="reports"
+        The folder that gets the new report folder.
+    backend, n_jobs, scheduler
+        See :func:`kagdigits.studies.runner.parallel_backend` (a ``scheduler`` means Dask).
+    verbose : int, default=1
+        1: say where the fits run.
 
-
-def estimator_for(args, model, seed=0):
-    """``model``'s estimator with ``--epochs``, ``--device`` and ``--set`` applied and checked;
-    skorch's per-epoch table is off (``verbose=0``): studies show a progress bar instead."""
-    from kagdigits.commands.common import build_estimator
-
-    settings = argparse.Namespace(model=model, device=args.device, seed=seed,
-                                  params=args.params, epochs=args.epochs)
-    return build_estimator(settings, verbose=0)
-
-
-def run_study(args, data, fits, make_study):
-    """Run ``fits()`` (a generator of results) on the chosen backend; save and report them.
-
-    ``make_study(results, info)`` turns the finished results into a
-    :class:`~kagdigits.studies.results.Study`. After Ctrl-C the finished fits are
-    saved and reported all the same, then :class:`StudyInterrupted` is raised.
-    Returns the new report folder.
+    Returns the new report folder. After Ctrl-C the finished fits are saved and
+    reported all the same, then :class:`StudyInterrupted` is raised.
     """
-    from kagdigits import __version__
-    from kagdigits.studies.report import write_report
-
-    backend = "dask" if args.scheduler else args.backend
+    backend = "dask" if scheduler else backend
     results, interrupted = [], None
     start = time.perf_counter()
-    with parallel_backend(backend, args.n_jobs, args.scheduler) as where:
-        print(f"Running on {where}.")
+    with parallel_backend(backend, n_jobs, scheduler) as where:
+        if verbose:
+            print(f"Running on {where}.")
         try:
             for result in fits():
                 results.append(result)
@@ -71,18 +56,16 @@ def run_study(args, data, fits, make_study):
             interrupted = f"stopped by Ctrl-C after {len(results)} finished fits"
     if not results:
         raise StudyInterrupted("interrupted before any fit finished; nothing was saved")
-    info = {"command": command_line(args), "data": data.description,
+    info = {"command": command, "data": data.description,
             "n_train": len(data.y_train), "n_test": len(data.y_test),
             "image_shape": list(data.X_train.shape[1:]), "backend": where,
             "wall_seconds": time.perf_counter() - start,
             "created": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", "version": __version__,
             "interrupted": interrupted}
     study = make_study(results, info)
-    folder = new_report_dir(Path(args.out), args.command)
+    folder = new_report_dir(Path(out), kind)
     save_study(folder, study)
-    report = write_report(folder, study)
-    print(f"Results and report: {folder}/ (rebuild with: kagdigits report {folder})")
+    write_report(folder, study)
     if interrupted:
         raise StudyInterrupted(f"{interrupted}; their results and report are in {folder}/")
-    print(report)
     return folder

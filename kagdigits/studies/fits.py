@@ -9,16 +9,20 @@ import time
 import numpy as np
 import pandas as pd
 
+from kagdigits.models import is_ensemble
+from kagdigits.models.device import resolve_device
+from kagdigits.nets import count_params
+
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
 HISTORY_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
 
 
 def with_train_accuracy(estimator):
     """``estimator`` with a ``train_acc`` history column: accuracy on each epoch's batches
-    (skorch nets; other estimators are returned as they are)."""
+    (skorch nets; an ensemble is returned as it is)."""
     from skorch.callbacks import EpochScoring
 
-    if not hasattr(estimator, "callbacks"):
+    if is_ensemble(estimator):
         return estimator
     callbacks = [c for c in estimator.callbacks or [] if not _is_named(c, "train_acc")]
     scoring = EpochScoring("accuracy", lower_is_better=False, on_train=True, name="train_acc")
@@ -62,11 +66,8 @@ def history_rows(estimator):
 
 def n_parameters(estimator):
     """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
-    from kagdigits.nets import count_params
-
-    members = getattr(estimator, "members_", None)
-    if members is not None:
-        return sum(n_parameters(member) for member in members)
+    if is_ensemble(estimator):
+        return sum(n_parameters(member) for member in estimator.members_)
     return count_params(estimator.module_)
 
 
@@ -74,8 +75,6 @@ def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
     """Fit ``estimator`` with ``random_state=seed``; its scores, history and test predictions."""
     from sklearn.base import clone
     from sklearn.metrics import log_loss
-
-    from kagdigits.device import resolve_device
 
     estimator = with_train_accuracy(clone(estimator).set_params(random_state=seed))
     start = time.perf_counter()

@@ -26,61 +26,6 @@ COLUMNS = {"patience": "early stopping", "module__activation": "activation",
 RESULTS = ["epochs", "kept epoch", "train loss", "train acc", "valid loss", "valid acc"]
 
 
-def split_values(text):
-    """``"a,(1,2),b"`` -> ``["a", "(1,2)", "b"]``: split on commas outside brackets/quotes."""
-    parts, depth, quote, current = [], 0, None, ""
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    return [part.strip() for part in [*parts, current]]
-
-
-def parse_grid_param(text):
-    """``"optimizer__weight_decay=0,1e-3"`` -> ``("optimizer__weight_decay", [0, 0.001])``."""
-    from kagdigits.commands.common import parse_value
-
-    name, sep, values = text.partition("=")
-    if not sep or not name.strip() or not values.strip():
-        raise KagdigitsError(f"--param {text!r} is not NAME=VALUE[,VALUE...]; e.g. "
-                             "--param module__activation=sigmoid,relu")
-    parsed = []
-    for value in split_values(values):
-        if not value:
-            raise KagdigitsError(f"--param {text!r} has an empty value; remove the extra comma")
-        parsed.append(parse_value(value))
-    return name.strip(), parsed
-
-
-def build_grid(param_texts, early_stopping=None, patience=5):
-    """The grid as ``{name: [values]}`` in the order given; ``early_stopping`` is
-    ``"on"``, ``"off"`` or ``"on,off"`` and becomes a ``patience`` dimension (off: ``None``)."""
-    grid = {}
-    if early_stopping:
-        choices = {"on": patience or 5, "off": None}
-        words = split_values(early_stopping)
-        if not words or any(w not in choices for w in words):
-            raise KagdigitsError(f"--early-stopping {early_stopping!r}: use on, off or on,off")
-        grid["patience"] = [choices[w] for w in dict.fromkeys(words)]
-    for text in param_texts:
-        name, values = parse_grid_param(text)
-        if name in grid:
-            hint = " (set by --early-stopping)" if name == "patience" else ""
-            raise KagdigitsError(f"--param {name} is given twice{hint}; give it once")
-        grid[name] = values
-    return grid
-
-
 def settings_of(grid):
     """Every combination of the grid's values, the first parameter varying slowest."""
     names = list(grid)
@@ -131,10 +76,10 @@ def check_settings(estimator, settings):
             clone(estimator).set_params(**setting, device="cpu").initialize()
         except (ValueError, TypeError) as exc:
             shown = ", ".join(f"{k}={display(v)}" for k, v in setting.items())
-            raise KagdigitsError(f"--param: the setting {shown} fails: {exc}") from None
+            raise KagdigitsError(f"the setting {shown} fails: {exc}") from None
         if setting.get("patience") is not None and estimator.train_split is None:
-            raise KagdigitsError("--early-stopping on needs a validation split; remove "
-                                 "--set train_split=None")
+            raise KagdigitsError("early stopping (patience) needs a validation split; "
+                                 "train_split is None")
 
 
 def score_setting(estimator, X, y, split):

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from kagdigits.atomic import atomic_write
+from kagdigits.files.atomic import atomic_write
 
 DPI = 110
 METRICS = (("loss", "Loss (cross-entropy)", "loss"), ("acc", "Accuracy", "accuracy"))

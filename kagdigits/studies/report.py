@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kagdigits.atomic import atomic_write
+from kagdigits.files.atomic import atomic_write
 from kagdigits.studies import plots
 from kagdigits.studies.compare import best_model, representative_seed, summarise
 from kagdigits.studies.grid import COLUMNS, grid_table

@@ -12,14 +12,13 @@ A report folder holds everything needed to rebuild the report without retraining
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kagdigits.atomic import atomic_write
 from kagdigits.errors import InputError
+from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
 
 INFO = "study.json"
 IMAGES = "test_images.npz"
@@ -38,18 +37,7 @@ class Study:
 
 def new_report_dir(root, kind, now=None):
     """Create and return a new, empty ``<root>/<UTC time>-<kind>`` folder (suffix if taken)."""
-    now = now or datetime.now(UTC)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    stem = f"{now:%Y%m%dT%H%M%SZ}-{kind}"
-    for n in range(1, 1000):
-        path = root / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise InputError(f"could not find a free folder name {stem}-N in {root}")
+    return create_unique(root, f"{utc_timestamp(now)}-{kind}")
 
 
 def save_study(folder, study):

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits.commands.common import parse_params
-from kagdigits.datasets import load_dataset
-from kagdigits.estimators import get_estimator_class
+from kagdigits.cli.args import parse_params
+from kagdigits.files.datasets import load_dataset
+from kagdigits.models import get_model_class, is_ensemble
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 LOG = Path("/tmp/kagdigits-accuracy.jsonl")
@@ -60,11 +60,11 @@ class CPUTimeLimit(Callback):
 
 def make_estimator(name, seed, params, cpu_seconds=None):
     """The registered estimator ``name`` on the CPU with ``params`` and an optional CPU limit."""
-    estimator = get_estimator_class(name)(device="cpu", random_state=seed)
+    estimator = get_model_class(name)(device="cpu", random_state=seed)
     estimator.set_params(**params)
     if cpu_seconds is None:
         return estimator
-    if hasattr(estimator, "member_params"):  # an ensemble: share the time among members
+    if is_ensemble(estimator):  # share the time among members
         limit = CPUTimeLimit(cpu_seconds / estimator.n_members)
         member_params = {**(estimator.member_params or {}), "callbacks": [("cpu_limit", limit)]}
         return estimator.set_params(member_params=member_params)
@@ -102,7 +102,7 @@ def bench_holdout(args, X_train, y_train, X_test, y_test, bench):
             wall, cpu = timed_fit(estimator, X_train, y_train)
             accuracy = np.mean(estimator.predict(X_test) == y_test)
             extra = {}
-            if args.tta and hasattr(estimator, "tta"):  # an ensemble: also with TTA
+            if args.tta and is_ensemble(estimator):  # also with TTA
                 tta_accuracy = np.mean(estimator.set_params(tta=args.tta).predict(X_test) == y_test)
                 extra["test_acc_tta"] = round(float(tta_accuracy), 4)
             report({"bench": bench, "model": name, "seed": seed, "params": args.params,

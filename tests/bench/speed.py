@@ -41,7 +41,7 @@ def load_data():
     files = [FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz",
              FASHION / "t10k-images-idx3-ubyte.gz"]
     if all(f.exists() for f in files):
-        from kagdigits.idx import read_idx
+        from kagdigits.files.idx import read_idx
 
         X, y, X_test = (read_idx(f) for f in files)
         return X.reshape(len(X), -1), y.astype(np.int64), X_test.reshape(len(X_test), -1), \
@@ -80,10 +80,10 @@ class EpochClock(Callback):
 
 
 def make_estimator(name, args, epochs):
-    from kagdigits.commands.common import parse_params
-    from kagdigits.estimators import get_estimator_class
+    from kagdigits.cli.args import parse_params
+    from kagdigits.models import get_model_class
 
-    clf = get_estimator_class(name)(device=args.device, max_epochs=epochs, train_split=None,
+    clf = get_model_class(name)(device=args.device, max_epochs=epochs, train_split=None,
                                      verbose=0)
     return clf.set_params(**parse_params(args.params))
 
@@ -183,7 +183,7 @@ def bench_predict(name, X, y, X_test, args):
 
 def bench_csv(X, y, rows):
     """(median read seconds, peak MiB the read adds) for a ``rows``-row train.csv."""
-    from kagdigits.kaggle_csv import read_train_csv, write_kaggle_csv
+    from kagdigits.files.kaggle_csv import read_train_csv, write_kaggle_csv
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.csv"
@@ -191,7 +191,7 @@ def bench_csv(X, y, rows):
         seconds = statistics.median(timed(lambda: read_train_csv(path), "cpu")[0][0]
                                     for _ in range(3))
         # VmHWM (peak resident memory) starts afresh in a new process, ru_maxrss does not.
-        probe = ("import re, sys; from kagdigits.kaggle_csv import read_train_csv; "
+        probe = ("import re, sys; from kagdigits.files.kaggle_csv import read_train_csv; "
                  "peak = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', "
                  "open('/proc/self/status').read()).group(1)); "
                  "before = peak(); read_train_csv(sys.argv[1]); print(peak() - before)")

@@ -1,0 +1,90 @@
+"""The ``kagdigits`` command line.
+
+Each sub-command lives in ``kagdigits/cli/<name>.py`` with ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args)``; heavy imports (torch) happen inside ``run``
+so that ``kagdigits --help`` answers at once.
+"""
+
+import argparse
+import importlib
+import sys
+
+#: The library's words for a fix -> the flag that does it on the command line. Errors are
+#: worded for Python callers (``overwrite=True``); :func:`main` shows them in flags.
+FLAGS = {"pass overwrite=True": "pass --force", "device='auto'": "--device auto",
+         "device='cpu'": "--device cpu"}
+
+#: sub-command name -> module implementing it
+COMMANDS = {
+    "submission": "kagdigits.cli.submission",
+    "models": "kagdigits.cli.models",
+    "download": "kagdigits.cli.download",
+    "submit": "kagdigits.cli.submit",
+    "submissions": "kagdigits.cli.submissions",
+    "data": "kagdigits.cli.data",
+    "score": "kagdigits.cli.score",
+    "fit": "kagdigits.cli.fit",
+    "predict": "kagdigits.cli.predict",
+    "compare": "kagdigits.cli.compare",
+    "grid": "kagdigits.cli.grid",
+    "report": "kagdigits.cli.report",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="kagdigits",
+        description="Train scikit-learn/PyTorch digit classifiers and write Kaggle "
+                    "digit-recognizer submissions.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip()
+        command = sub.add_parser(name, help=module.HELP, description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``kagdigits`` console script; returns the exit code.
+
+    Errors a user can cause print one line (``--debug``: the traceback) and give a
+    non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or
+    running out of memory, 130 for Ctrl-C.
+    """
+    args = build_parser().parse_args(argv)
+    from kagdigits.errors import KagdigitsError
+
+    def fail(message, code):
+        if args.debug:
+            raise
+        for words, flag in FLAGS.items():
+            message = message.replace(words, flag)
+        print(f"kagdigits {args.command}: {message}", file=sys.stderr)
+        return code
+
+    try:
+        return args.run(args) or 0
+    except KagdigitsError as exc:
+        code = getattr(exc, "exit_code", 2)
+        return fail(f"{'interrupted' if code == 130 else 'error'}: {exc}", code)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except OSError as exc:
+        return fail(f"error: {exc} (check the path, its permissions and free disk space)", 1)
+    except MemoryError:
+        return fail("error: out of memory; use less data or a machine with more memory", 1)
+    except RuntimeError as exc:  # torch's allocation failures
+        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
+            raise
+        gpu = "GPU " if "CUDA" in str(exc) else ""
+        return fail(f"error: out of {gpu}memory ({str(exc).splitlines()[0][:160]}); lower the "
+                    "batch size (e.g. --set batch_size=32) or use a smaller model", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""What ``compare`` and ``grid`` share: estimators from the study options, and running a
+study with its report path printed."""
+
+from kagdigits.cli.args import command_line, parse_params
+
+
+def study_estimator(args, model, seed=0):
+    """``model``'s estimator with ``--epochs``, ``--device`` and ``--set`` applied and checked;
+    skorch's per-epoch table is off (``verbose=0``): studies show a progress bar instead."""
+    from kagdigits.cli.training import set_error
+    from kagdigits.models.params import ParameterError, make_estimator
+
+    params = {**parse_params(args.params), "verbose": 0}
+    if args.epochs is not None:
+        params["max_epochs"] = args.epochs
+    try:
+        return make_estimator(model, params, device=args.device, random_state=seed)
+    except ParameterError as exc:
+        raise set_error(exc) from None
+
+
+def run_and_report(args, data, fits, make_study):
+    """Run the study (see :func:`kagdigits.studies.execute.run_study`); print where its
+    results and report are."""
+    from kagdigits.studies.execute import run_study
+
+    folder = run_study(data, fits, make_study, kind=args.command, command=command_line(args),
+                       out=args.out, backend=args.backend, n_jobs=args.n_jobs,
+                       scheduler=args.scheduler)
+    print(f"Results and report: {folder}/ (rebuild with: kagdigits report {folder})")
+    print(folder / "report.md")
+    return folder

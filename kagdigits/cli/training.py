@@ -1,0 +1,84 @@
+"""What the training commands (``submission``, ``fit``) share: the run config from the
+command line or from ``--resume``, the estimator it builds, its data, and a checkpointed fit."""
+
+from kagdigits.cli.args import parse_params
+from kagdigits.errors import KagdigitsError
+
+
+def run_config(args, **files):
+    """``(config, run_dir)``: with ``--resume`` the run's saved config and folder, else a new
+    :class:`~kagdigits.runs.config.RunConfig` from the arguments and ``None``."""
+    from kagdigits.runs.checkpoints import find_run_dir
+    from kagdigits.runs.config import RunConfig, read_run_config
+
+    if not args.resume:
+        config = RunConfig(command=args.command, model=args.model,
+                           params=parse_params(args.params), epochs=args.epochs,
+                           device=args.device, seed=args.seed,
+                           **{k: None if v is None else str(v) for k, v in files.items()})
+        return config, None
+    run_dir = find_run_dir(args.resume)
+    config = read_run_config(run_dir)
+    if config.command != args.command:
+        raise KagdigitsError(f"run {run_dir.name} was started by `kagdigits {config.command}`"
+                             f"; resume it with: kagdigits {config.command} --resume "
+                             f"{run_dir.name}")
+    shown = {k: v for k, v in vars(config).items() if k != "command"}
+    print(f"Resuming run {run_dir} with its saved settings: "
+          + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    return config, run_dir
+
+
+def set_error(exc):
+    """A :class:`~kagdigits.models.params.ParameterError` as the ``--set`` line it stands for."""
+    where = f"--set {exc.param}" if exc.param else "--set"
+    return KagdigitsError(f"{where}: {exc}")
+
+
+def build_estimator(config, **overrides):
+    """The estimator ``config`` describes; its device and ``--set`` values checked now."""
+    from kagdigits.models.device import resolve_device
+    from kagdigits.models.params import ParameterError
+
+    resolve_device(config.device)  # fail early and clearly on an unusable device
+    try:
+        return config.make_estimator(**overrides)
+    except ParameterError as exc:
+        raise set_error(exc) from None
+
+
+def fit_in_run(config, estimator, X, y, run_dir=None):
+    """Fit with a checkpoint every epoch in ``runs/<run-id>/``; resume when ``run_dir`` is set.
+
+    Ctrl-C raises ``TrainingInterrupted`` whose message says how to resume.
+    """
+    from kagdigits.models import is_ensemble
+    from kagdigits.runs.checkpoints import fit_run, saved_epochs
+    from kagdigits.runs.config import check_same_data, start_run
+
+    resume = run_dir is not None
+    if resume:
+        check_same_data(run_dir, X, y)
+        if not is_ensemble(estimator):
+            print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
+    else:
+        run_dir = start_run(config, X, y)
+    hint = f"resume with: kagdigits {config.command} --resume {run_dir.name}"
+    print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
+    return fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
+
+
+def load_training_data(config, need_test=True):
+    """The :class:`~kagdigits.files.sources.Source` the run trains on: ``--train``/``--test``,
+    else Kaggle's files in data/, else the demo set (saying so)."""
+    from kagdigits.files.sources import load_source, read_csv_source
+
+    if config.train or config.test:
+        if not config.train or (need_test and not config.test):
+            raise KagdigitsError("pass both --train and --test, or neither")
+        return read_csv_source(config.train, config.test if need_test else None)
+    source = load_source("auto", need_test=need_test)
+    if source.is_demo:
+        print(f"No Kaggle data in data/ (train.csv, test.csv): using the DEMO set, "
+              f"{source.description}.")
+    return source

@@ -1,1 +1,0 @@
-"""One module per ``kagdigits`` sub-command (see :mod:`kagdigits.cli`)."""

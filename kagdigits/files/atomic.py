@@ -1,0 +1,108 @@
+"""Writing files so that a crash never leaves a half-written or clobbered file, and
+naming new files and folders so that none is ever taken twice."""
+
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kagdigits.errors import KagdigitsError
+
+
+class ExistsError(KagdigitsError, FileExistsError):
+    """The file or folder to write already exists (and is kept)."""
+
+
+def _exists_error(path):
+    return ExistsError(f"{path} already exists; choose another name or pass overwrite=True")
+
+
+def utc_timestamp(now=None):
+    """The UTC time (default: now) as it appears in file names: ``20240501T100000Z``."""
+    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def create_unique(folder, stem, suffix="", create=Path.mkdir):
+    """Create the first free ``<stem><suffix>``, ``<stem>-2<suffix>``, ... in ``folder``.
+
+    ``create(path)`` makes it (default: an empty folder) and must raise
+    ``FileExistsError`` when the name is taken, so that two processes never get the
+    same name. Returns the path created.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = folder / f"{stem}{'' if n == 1 else f'-{n}'}{suffix}"
+        try:
+            create(path)
+            return path
+        except FileExistsError:
+            if n >= 10_000:
+                raise ExistsError(f"{folder}: no free name {stem}-N{suffix}; "
+                                  "clean the folder up") from None
+
+
+def _umask_mode(mode=0o666):
+    """``mode`` less the process umask (what ``open`` would give a new file)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
+    """Open a temporary file next to ``path``; rename it onto ``path`` on success.
+
+    On any error the temporary file is removed and ``path`` is left as it was.
+    With ``overwrite=False`` an existing ``path`` is an error, never replaced.
+    The new file gets the permissions ``open`` would give it (umask applied).
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise _exists_error(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _umask_mode())
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails, instead of clobbering, if path appeared meanwhile
+            except FileExistsError:
+                raise _exists_error(path) from None
+            os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder next to ``path``; rename it to ``path`` on success.
+
+    Readers see either no ``path`` or the complete folder. On any error the temporary
+    folder is removed. An existing ``path`` is an error, never replaced.
+    """
+    path = Path(path)
+    if path.exists():
+        raise _exists_error(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        os.chmod(tmp, _umask_mode(0o777))
+        yield tmp
+        if path.exists():
+            raise _exists_error(path)
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

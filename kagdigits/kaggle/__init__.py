@@ -1,0 +1,1 @@
+"""The official Kaggle client wrapper and the submissions ledger."""

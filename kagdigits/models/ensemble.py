@@ -1,0 +1,204 @@
+"""Ensembles of registered models as one scikit-learn classifier.
+
+Each member is trained with its own seed and its own stratified validation split
+(so each early-stops on different held-out rows), and the ensemble predicts the mean
+of the members' probabilities -- the recipe of the best-known Kaggle
+digit-recognizer solutions (15 small CNNs, each on its own random 10% validation
+split). Optional: test-time augmentation and pseudo-labelling.
+"""
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+from skorch.dataset import ValidSplit
+from skorch.history import History
+
+from kagdigits.errors import InputError
+from kagdigits.models.augment import Augment
+from kagdigits.models.inputs import to_images
+from kagdigits.registry import get_model_class, register_model
+
+#: Rows augmented at a time for test-time augmentation.
+TTA_CHUNK = 4096
+
+
+@register_model("ensemble")
+class EnsembleClassifier(ClassifierMixin, BaseEstimator):
+    """Ensemble of registered models (default 5 Kaggle CNNs): their mean probabilities.
+
+    Parameters
+    ----------
+    member : str, estimator or list of them, default="kagglecnn"
+        The members' model: a registered name (see ``kagdigits.list_models()``) or an
+        unfitted estimator to clone. A list mixes models, taken in turn
+        (``["kagglecnn", "lenet5"]`` with ``n_members=4``: kagglecnn, lenet5,
+        kagglecnn, lenet5).
+    n_members : int, default=5
+    member_params : dict or None, default=None
+        Parameters set on every member, e.g. ``{"lr": 1e-3, "augment__rotation": 15}``.
+    max_epochs : int or None, default=None
+        The members' ``max_epochs`` (``None``: each model's default).
+    device : str, default="auto"
+        The members' device.
+    random_state : int, default=0
+        Member ``i`` gets ``random_state + i`` as its seed, and its validation split
+        (when it is a ``skorch.dataset.ValidSplit``, as by default) is drawn with
+        that seed too, so every member holds out different rows.
+    tta : int, default=0
+        Test-time augmentation: each member's probabilities are averaged over the
+        images and ``tta`` randomly augmented copies of them (0: off).
+    tta_params : dict or None, default=None
+        Parameters of the :class:`kagdigits.models.augment.Augment` that makes those
+        copies (``None``: ``{"rotation": 5, "zoom": 0.05, "shift": 0.05}``).
+    pseudo_threshold : float or None, default=None
+        Pseudo-labelling, off by default. Rows whose label is -1 in ``y`` (the
+        unlabelled convention of ``sklearn.semi_supervised``), e.g. the test set,
+        are used in a second round: the members trained on the labelled rows
+        predict them, those predicted with a probability of at least this are
+        added with their predicted labels, and new members are trained on the
+        lot. Risk: confident mistakes become training labels and get reinforced,
+        and validation accuracy becomes optimistic since pseudo-labelled rows land
+        in the validation splits; check the gain on held-out labelled data.
+    member_callbacks : callable or None, default=None
+        ``member_callbacks(index)`` returns a list of ``(name, callback)`` added to the
+        callbacks of member ``index`` (0-based, counting on through the second round
+        of pseudo-labelling); e.g. a checkpoint per member
+        (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
+    verbose : int, default=1
+        1: a line per member and the members' epoch tables; 0: silent.
+
+    Attributes
+    ----------
+    members_ : list of fitted estimators
+    classes_ : ndarray of the labels seen in ``fit``
+    n_pseudo_labelled_ : int
+        Unlabelled rows used with their predicted labels (0 without pseudo-labelling).
+    """
+
+    def __init__(self, member="kagglecnn", n_members=5, member_params=None, max_epochs=None,
+                 device="auto", random_state=0, tta=0, tta_params=None,
+                 pseudo_threshold=None, member_callbacks=None, verbose=1):
+        self.member = member
+        self.n_members = n_members
+        self.member_params = member_params
+        self.max_epochs = max_epochs
+        self.device = device
+        self.random_state = random_state
+        self.tta = tta
+        self.tta_params = tta_params
+        self.pseudo_threshold = pseudo_threshold
+        self.member_callbacks = member_callbacks
+        self.verbose = verbose
+
+    def _templates(self):
+        """The member specs as unfitted estimators."""
+        specs = self.member if isinstance(self.member, list | tuple) else [self.member]
+        if not specs:
+            raise InputError("member is an empty list; name at least one model")
+        return [get_model_class(spec)() if isinstance(spec, str) else clone(spec)
+                for spec in specs]
+
+    def new_members(self, first_index=0):
+        """The ``n_members`` unfitted members: model, seed, device, epochs, validation split,
+        and the callbacks ``member_callbacks`` adds (members ``first_index`` on)."""
+        if not isinstance(self.n_members, int | np.integer) or self.n_members < 1:
+            raise InputError(f"n_members must be a whole number >= 1, got {self.n_members!r}")
+        templates = self._templates()
+        members = []
+        for i in range(self.n_members):
+            seed = self.random_state + i
+            member = clone(templates[i % len(templates)]).set_params(
+                random_state=seed, device=self.device, verbose=self.verbose)
+            if self.max_epochs is not None:
+                member.set_params(max_epochs=self.max_epochs)
+            member.set_params(**(self.member_params or {}))
+            split = member.train_split
+            if isinstance(split, ValidSplit):
+                member.set_params(train_split=ValidSplit(
+                    split.cv, stratified=split.stratified, random_state=seed))
+            if self.member_callbacks is not None:
+                added = self.member_callbacks(first_index + i)
+                member.set_params(callbacks=[*(member.callbacks or []), *added])
+            members.append(member)
+        return members
+
+    def initialize(self):
+        """Check that the members can be built (names, parameters); ``self``."""
+        n_models = len(self._templates())
+        for member in self.new_members()[:n_models]:
+            member.initialize()
+        return self
+
+    def _fit_members(self, X, y, first_index=0):
+        members = self.new_members(first_index)
+        for i, member in enumerate(members):
+            if self.verbose:
+                print(f"Ensemble member {i + 1}/{len(members)}: {type(member).__name__} "
+                      f"(seed {member.random_state})", flush=True)
+            member.fit(X, y)
+        return members
+
+    def fit(self, X, y):
+        """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
+        X, y = to_images(X), np.asarray(y)
+        unlabelled = y == -1 if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
+        if unlabelled.any() and self.pseudo_threshold is None:
+            raise InputError(f"y has {unlabelled.sum()} unlabelled rows (-1); set "
+                             "pseudo_threshold to pseudo-label them, or drop them")
+        X_labelled, y_labelled = X[~unlabelled], y[~unlabelled]
+        self.members_ = self._fit_members(X_labelled, y_labelled)
+        self.classes_ = np.unique(y_labelled)
+        self.n_pseudo_labelled_ = 0
+        if unlabelled.any():
+            proba = self.predict_proba(X[unlabelled])
+            confident = proba.max(axis=1) >= self.pseudo_threshold
+            self.n_pseudo_labelled_ = int(confident.sum())
+            if self.verbose:
+                print(f"Pseudo-labelling: {self.n_pseudo_labelled_} of {unlabelled.sum()} "
+                      f"unlabelled rows predicted with p >= {self.pseudo_threshold}; "
+                      "training new members with them", flush=True)
+            X_all = np.concatenate([X_labelled, X[unlabelled][confident]])
+            y_all = np.concatenate([y_labelled, proba[confident].argmax(axis=1)])
+            self.members_ = self._fit_members(X_all, y_all.astype(y_labelled.dtype),
+                                              first_index=self.n_members)
+        return self
+
+    def _views(self, X):
+        """``X``, then ``tta`` augmented copies of it (seeded by ``random_state``)."""
+        yield X
+        if not self.tta:
+            return
+        augment = Augment(**(self.tta_params or {"rotation": 5, "zoom": 0.05, "shift": 0.05}))
+        generator = torch.Generator().manual_seed(self.random_state)
+        for _ in range(self.tta):
+            yield np.concatenate([
+                augment(torch.from_numpy(X[start:start + TTA_CHUNK]), generator).numpy()
+                for start in range(0, len(X), TTA_CHUNK)])
+
+    def predict_proba(self, X):
+        """The mean of the members' class probabilities (over the TTA copies too)."""
+        check_is_fitted(self, "members_")
+        X = to_images(X)
+        total, count = 0, 0
+        for view in self._views(X):
+            for member in self.members_:
+                total = total + member.predict_proba(view)
+                count += 1
+        return total / count
+
+    def predict(self, X):
+        """The class with the highest mean probability."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    @property
+    def history(self):
+        """The members' training histories one after another (rows carry ``member``)."""
+        check_is_fitted(self, "members_")
+        return History([{**row, "member": i} for i, member in enumerate(self.members_)
+                        for row in member.history])
+
+
+def is_ensemble(estimator):
+    """Whether ``estimator`` is an :class:`EnsembleClassifier` (of members, not one network)."""
+    return isinstance(estimator, EnsembleClassifier)

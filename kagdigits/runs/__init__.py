@@ -1,0 +1,1 @@
+"""Run folders (checkpoints, resume, run configs) and saved models (.kd files)."""

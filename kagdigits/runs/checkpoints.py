@@ -1,0 +1,329 @@
+"""Per-run checkpoint folders ``runs/<run-id>/`` and resuming an interrupted fit.
+
+A run folder holds::
+
+    runs/<run-id>/
+      run.json              how the run was started (the CLI writes it; see --resume)
+      best.safetensors      weights of the epoch with the best validation loss so far
+      epoch-0007/           all that is needed to continue after epoch 7 (the latest only)
+        tensors.safetensors   network and loss weights, callback tensors, RNG states
+        optimizer.pt          optimizer state (read back with torch.load(weights_only=True))
+        history.json          the skorch history
+        state.json            the callbacks' plain state (LR scheduler, early stopping,
+                              best scores) and the fp16 loss scaler's
+
+Each epoch folder is filled under a temporary name and renamed into place, so a crash
+at any moment leaves the previous epoch intact. Every fit gets its own folder, so
+parallel fits (``GridSearchCV(n_jobs=2)``) never share files.
+
+Why not skorch's ``Checkpoint`` + ``LoadInitState`` alone: ``Checkpoint`` writes files in
+place under fixed names and swallows errors while saving; ``LoadInitState`` loads after
+the default callbacks have started from an empty history, and neither saves callback
+or random-number state. A run resumed that way trains on, but records the wrong learning
+rate, restarts early stopping's patience and best-loss tracking, and draws different
+shuffles and dropout masks, so it ends differently from an uninterrupted run.
+:class:`RunCheckpoint` restores all of that: a resumed run equals an uninterrupted one.
+"""
+
+import contextlib
+import difflib
+import json
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from kagdigits.errors import KagdigitsError
+from kagdigits.files.atomic import atomic_dir, atomic_write, create_unique, utc_timestamp
+from kagdigits.models import is_ensemble
+from kagdigits.runs.tensors import read_tensors, write_tensors
+
+RUNS_DIR = Path("runs")
+RUN_INFO = "run.json"
+BEST = "best.safetensors"
+#: Set by the first Ctrl-C while :func:`stop_on_sigint` is active.
+_STOP = threading.Event()
+
+
+class TrainingInterrupted(KagdigitsError):
+    """Training was stopped by Ctrl-C; the run folder holds the last finished epoch."""
+
+    exit_code = 130
+
+
+def new_run_dir(root=RUNS_DIR, prefix="run"):
+    """Create and return a new, empty ``<root>/<prefix>-<UTC time>`` folder (``-2``, ...
+    when several start in the same second)."""
+    return create_unique(root, f"{prefix}-{utc_timestamp()}")
+
+
+def find_run_dir(run_id, root=RUNS_DIR):
+    """The folder of run ``run_id`` (a name in ``root`` or a path); a clear error if none."""
+    path = Path(run_id)
+    if not path.is_dir():
+        path = Path(root) / run_id
+    if (path / RUN_INFO).is_file() or latest_epoch_dir(path) is not None:
+        return path
+    runs = sorted(p.name for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []
+    close = difflib.get_close_matches(str(run_id), runs, n=3, cutoff=0.5)
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else f"runs there: {', '.join(runs[-5:])}" if runs else f"{root}/ has no runs")
+    raise KagdigitsError(f"no run {run_id!r} in {root}/; {hint}")
+
+
+def latest_epoch_dir(run_dir):
+    """The newest complete ``epoch-NNNN`` folder of ``run_dir``, or ``None``."""
+    folders = sorted(Path(run_dir).glob("epoch-[0-9][0-9][0-9][0-9]"))
+    return folders[-1] if folders else None
+
+
+def saved_epochs(run_dir):
+    """How many epochs ``run_dir`` has checkpointed (0 if none)."""
+    latest = latest_epoch_dir(run_dir)
+    return 0 if latest is None else int(latest.name.split("-")[1])
+
+
+def _interrupted(run_dir, hint=""):
+    return TrainingInterrupted(f"training stopped by Ctrl-C after {saved_epochs(run_dir)} "
+                               f"finished epoch(s); checkpoints are in {run_dir}{hint}")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _plain(value):
+    """``value`` as a JSON value if it is a plain scalar, else ``...``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return ...
+
+
+def _is_tensor_dict(value):
+    return (isinstance(value, dict) and value
+            and all(isinstance(v, torch.Tensor) for v in value.values()))
+
+
+def _object_state(obj, prefix, tensors, plain=True):
+    """The JSON state of ``obj``'s learned attributes (names ending in ``_``).
+
+    Plain scalars go to JSON; dicts of tensors (early stopping's best weights) into
+    ``tensors`` under ``prefix``; objects with a JSON-able ``state_dict()`` (LR schedulers,
+    the fp16 GradScaler) to JSON. ``plain=False``: only the ``state_dict()`` objects.
+    Networks and optimizers are left out (they are saved whole).
+    """
+    saved = {"plain": {}, "state_dicts": {}, "tensors": {}}
+    for attr, value in vars(obj).items():
+        if (not attr.endswith("_") or attr.startswith("_")
+                or isinstance(value, torch.nn.Module | torch.optim.Optimizer)):
+            continue
+        if plain and (scalar := _plain(value)) is not ...:
+            saved["plain"][attr] = scalar
+        elif plain and _is_tensor_dict(value):
+            saved["tensors"][attr] = f"{prefix}.{attr}."
+            tensors.update({f"{prefix}.{attr}.{k}": v for k, v in value.items()})
+        elif callable(getattr(value, "state_dict", None)):
+            with contextlib.suppress(TypeError, ValueError):
+                saved["state_dicts"][attr] = json.loads(json.dumps(value.state_dict()))
+    return saved
+
+
+def _restore_object(obj, saved, tensors):
+    for attr, value in saved["plain"].items():
+        setattr(obj, attr, value)
+    for attr, state_dict in saved["state_dicts"].items():
+        target = getattr(obj, attr, None)
+        if target is not None:
+            target.load_state_dict(state_dict)
+    for attr, prefix in saved["tensors"].items():
+        setattr(obj, attr, {k[len(prefix):]: v for k, v in tensors.items()
+                            if k.startswith(prefix)})
+
+
+def _rng_tensors():
+    tensors = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return tensors
+
+
+def _restore_rng(tensors):
+    torch.set_rng_state(tensors["rng.cpu"].cpu())
+    cuda = [tensors[f"rng.cuda{i}"].cpu() for i in range(len(tensors))
+            if f"rng.cuda{i}" in tensors]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+class RunCheckpoint(Callback):
+    """Checkpoint every epoch into a run folder, and resume from it.
+
+    After every epoch it saves, in ``<run>/epoch-NNNN/``, the network, optimizer,
+    history, the other callbacks' state (learning-rate scheduler, early stopping, best
+    scores) and the random-number generators' state, and keeps only the newest epoch
+    folder; it also saves the weights of the best epoch so far (``monitor``) in
+    ``<run>/best.safetensors``. With ``resume=True`` it restores all of that when
+    training begins, so that continuing gives exactly the run that was interrupted.
+    A kagdigits estimator then trains only the remaining epochs (``resumed_epochs_``
+    tells it how many were restored).
+
+    Parameters
+    ----------
+    dirname : str or Path or None, default=None
+        The run folder. ``None``: a new ``runs/run-<time>-<random>/`` for every fit,
+        so that parallel fits never share files.
+    resume : bool, default=False
+        Continue from the newest epoch saved in ``dirname`` (from the start if none).
+    monitor : str, default="valid_loss_best"
+        History key that marks the best epoch (ignored when it is missing, e.g.
+        without a validation split).
+    """
+
+    def __init__(self, dirname=None, resume=False, monitor="valid_loss_best"):
+        self.dirname = dirname
+        self.resume = resume
+        self.monitor = monitor
+
+    def initialize(self):
+        self.dirname_ = None if self.dirname is None else Path(self.dirname)
+        self.resumed_epochs_ = 0
+        return self
+
+    def _others(self, net):
+        return [(name, cb) for name, cb in net.callbacks_ if cb is not self]
+
+    def on_train_begin(self, net, **kwargs):
+        if self.dirname_ is None:
+            self.dirname_ = new_run_dir()
+        self.dirname_.mkdir(parents=True, exist_ok=True)
+        latest = latest_epoch_dir(self.dirname_)
+        if latest is not None and not self.resume:
+            raise KagdigitsError(f"{self.dirname_} already holds checkpoints; resume it or "
+                                 "use a new run folder")
+        if latest is not None:
+            self._restore(net, latest)
+            self.resumed_epochs_ = len(net.history)
+
+    def _restore(self, net, folder):
+        device = next(net.module_.parameters()).device
+        tensors = read_tensors(folder / "tensors.safetensors", device)
+        net.module_.load_state_dict(
+            {k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
+        net.criterion_.load_state_dict(
+            {k[10:]: v for k, v in tensors.items() if k.startswith("criterion.")})
+        net.optimizer_.load_state_dict(torch.load(
+            folder / "optimizer.pt", map_location=device, weights_only=True))
+        net.history = History(json.loads((folder / "history.json").read_text()))
+        state = json.loads((folder / "state.json").read_text())
+        _restore_object(net, state["net"], tensors)
+        for name, callback in self._others(net):
+            if name in state["callbacks"]:
+                _restore_object(callback, state["callbacks"][name], tensors)
+        _restore_rng(tensors)
+
+    def on_batch_end(self, net, **kwargs):
+        if _STOP.is_set():
+            raise _interrupted(self.dirname_)
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if net.history[-1].get(self.monitor):
+            write_tensors(self.dirname_ / BEST, net.module_.state_dict(), overwrite=True)
+        tensors = {}
+        state = {"epoch": epoch, "net": _object_state(net, "net", tensors, plain=False),
+                 "callbacks": {name: _object_state(cb, f"callbacks.{i}", tensors)
+                               for i, (name, cb) in enumerate(self._others(net))}}
+        tensors.update({f"module.{k}": v for k, v in net.module_.state_dict().items()})
+        tensors.update({f"criterion.{k}": v for k, v in net.criterion_.state_dict().items()})
+        tensors.update(_rng_tensors())
+        previous = latest_epoch_dir(self.dirname_)
+        with atomic_dir(self.dirname_ / f"epoch-{epoch:04d}") as folder:
+            write_tensors(folder / "tensors.safetensors", tensors)
+            with atomic_write(folder / "optimizer.pt", "wb") as f:
+                torch.save(net.optimizer_.state_dict(), f)
+            with atomic_write(folder / "history.json") as f:
+                json.dump(net.history.to_list(), f, default=_json_default)
+            with atomic_write(folder / "state.json") as f:
+                json.dump(state, f)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+        self.on_batch_end(net)
+
+
+@contextlib.contextmanager
+def stop_on_sigint():
+    """While active, the first Ctrl-C stops training after the current batch (raising
+    :class:`TrainingInterrupted` from :class:`RunCheckpoint`); a second one at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if _STOP.is_set():
+            raise KeyboardInterrupt
+        _STOP.set()
+        print("\nStopping after this batch (Ctrl-C again to stop at once)...",
+              file=sys.stderr, flush=True)
+
+    _STOP.clear()
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class MemberCheckpoints:
+    """An ensemble's ``member_callbacks``: a :class:`RunCheckpoint` for member ``i`` in
+    ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``."""
+
+    def __init__(self, run_dir, resume=False):
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+
+    def __call__(self, index):
+        folder = self.run_dir / f"member-{index + 1:02d}"
+        return [("run_checkpoint", RunCheckpoint(folder, resume=self.resume))]
+
+
+def _with_checkpoint(estimator, run_dir, resume):
+    """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
+    sub-folder), replacing any run checkpoint it had."""
+    if is_ensemble(estimator):
+        return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
+    callbacks = [cb for cb in (estimator.callbacks or [])
+                 if not (isinstance(cb, tuple) and cb[0] == "run_checkpoint")]
+    checkpoint = RunCheckpoint(run_dir, resume=resume)
+    return estimator.set_params(callbacks=[*callbacks, ("run_checkpoint", checkpoint)])
+
+
+def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
+    """Fit ``estimator`` with a :class:`RunCheckpoint` in ``run_dir``; return it.
+
+    With ``resume=True`` it continues from the newest saved epoch and trains only the
+    epochs left of ``max_epochs``; an ensemble's members are checkpointed (and
+    resumed) one folder each. Ctrl-C stops after the current batch and raises
+    :class:`TrainingInterrupted` (a second Ctrl-C stops at once); ``resume_hint`` is
+    added to its message.
+    """
+    run_dir = Path(run_dir)
+    _with_checkpoint(estimator, run_dir, resume)
+    hint = f"; {resume_hint}" if resume_hint else ""
+    with stop_on_sigint():
+        try:
+            estimator.fit(X, y)
+        except TrainingInterrupted as exc:
+            raise TrainingInterrupted(f"{exc}{hint}") from None
+        if _STOP.is_set():  # a second Ctrl-C, which skorch takes as "stop training"
+            raise _interrupted(run_dir, hint)
+    return estimator

@@ -1,0 +1,203 @@
+"""Saving fitted estimators as ``.kd`` files and loading them, without pickle.
+
+A ``.kd`` file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file: the
+network's weights as tensors and, in its metadata, the estimator's registry name and
+the parameters that differ from that estimator's defaults, as JSON. Only plain values
+(numbers, strings, booleans, lists, dicts) are stored, plus the optimizer and loss
+classes by name (``torch.optim.*``, ``torch.nn.*`` losses). Loading reads JSON and raw
+tensors only, so a file cannot run code; a pickle, a ``torch.save`` file or a name
+outside those lists is refused. Weights are stored on the CPU, so a model trained on a
+GPU loads on a machine without one.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kagdigits.errors import InputError, KagdigitsError
+from kagdigits.models import REGISTRY, is_ensemble
+from kagdigits.models.params import non_default_params
+from kagdigits.registry import registered_name
+from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
+
+FORMAT = "kagdigits-model"
+VERSION = "1"
+#: Parameters never stored: training aids, and the device (chosen when loading).
+NOT_STORED = ("callbacks", "device")
+
+
+def model_name(estimator):
+    """The registry name of ``estimator``'s class; an error if it is not registered."""
+    name = registered_name(estimator)
+    if name is not None:
+        return name
+    raise KagdigitsError(f"cannot save a {type(estimator).__name__}: only the registered "
+                         f"models ({', '.join(sorted(REGISTRY))}) can be saved")
+
+
+def _allowed_classes():
+    """Class name -> class for the optimizers and losses a file may name."""
+    classes = {f"torch.optim.{name}": value for name, value in vars(torch.optim).items()
+               if isinstance(value, type) and issubclass(value, torch.optim.Optimizer)}
+    classes.update({f"torch.nn.{name}": value for name, value in vars(torch.nn).items()
+                    if isinstance(value, type)
+                    and issubclass(value, torch.nn.modules.loss._Loss)})
+    return classes
+
+
+def _is_plain(value):
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _encode_params(estimator):
+    class_names = {cls: name for name, cls in _allowed_classes().items()}
+    params, refused = {}, []
+    for name, value in non_default_params(estimator).items():
+        if name in NOT_STORED:
+            continue
+        if _is_plain(value):
+            params[name] = value
+        elif isinstance(value, type) and value in class_names:
+            params[name] = {"class": class_names[value]}
+        else:
+            refused.append(name)
+    if refused:
+        raise KagdigitsError(
+            f"cannot save parameter(s) {', '.join(refused)}: a model file stores only plain "
+            "values and torch.optim / torch.nn loss classes; set them back to their defaults")
+    return params
+
+
+def save_model(estimator, path, overwrite=False):
+    """Save a fitted estimator to ``path`` (a ``.kd`` file), atomically.
+
+    Parameters
+    ----------
+    estimator : DigitClassifier or EnsembleClassifier
+        A fitted estimator of a registered model (an ensemble's members' weights are
+        stored as ``member<i>.<name>``).
+    path : str or Path
+    overwrite : bool, default=False
+        Replace an existing file (else an existing ``path`` is an error).
+    """
+    name = model_name(estimator)
+    if not (getattr(estimator, "initialized_", False) or hasattr(estimator, "members_")):
+        raise KagdigitsError("the model is not fitted; fit it before saving")
+    metadata = {
+        "format": FORMAT, "version": VERSION, "model": name,
+        "params": json.dumps(_encode_params(estimator)),
+        "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
+    }
+    networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
+                if is_ensemble(estimator) else {"": estimator.module_})
+    tensors = {prefix + k: v for prefix, module in networks.items()
+               for k, v in module.state_dict().items()}
+    write_tensors(path, tensors, metadata, overwrite=overwrite)
+    return Path(path)
+
+
+def _refuse(path, why):
+    return InputError(f"{path}: {why}; kagdigits loads only .kd files written by "
+                      "`kagdigits fit --save` or kagdigits.runs.persist.save_model")
+
+
+def _read(path):
+    """(metadata, tensors) of a safetensors file, refusing anything else."""
+    from safetensors import SafetensorError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file; check the path")
+    header = read_header(path)
+    if header is None:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] == b"\x80" or head == b"PK":
+            raise _refuse(path, "is a pickle or torch.save file, which kagdigits never loads "
+                                "(unpickling can run arbitrary code)")
+        raise _refuse(path, "is not a kagdigits model file")
+    metadata = header.get("__metadata__") or {}
+    try:
+        return metadata, read_tensors(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _refuse(path, f"is damaged ({exc})") from None
+
+
+def _decode_params(path, params):
+    classes = _allowed_classes()
+    decoded = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and set(value) == {"class"}:
+            if value["class"] not in classes:
+                raise _refuse(path, f"parameter {name} names {value['class']!r}, which is "
+                                    "not a torch.optim optimizer or torch.nn loss")
+            value = classes[value["class"]]
+        decoded[name] = value
+    return decoded
+
+
+def _load_members(ensemble, tensors):
+    """Build ``ensemble``'s members and give each its ``member<i>.`` tensors."""
+    ensemble.members_ = ensemble.new_members()
+    for i, member in enumerate(ensemble.members_):
+        prefix = f"member{i}."
+        member.initialize()
+        member.module_.load_state_dict(
+            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    if len(tensors) != sum(len(m.module_.state_dict()) for m in ensemble.members_):
+        raise ValueError("the file holds tensors of other members")
+
+
+def load_model(path, device="auto"):
+    """Load an estimator saved by :func:`save_model`; ready to ``predict``.
+
+    Parameters
+    ----------
+    path : str or Path
+    device : str, default="auto"
+        Where to put the network (``"auto"``: CUDA when available, else the CPU),
+        whatever device it was trained on.
+    """
+    path = Path(path)
+    metadata, tensors = _read(path)
+    if metadata.get("format") != FORMAT:
+        raise _refuse(path, "is a safetensors file but not a kagdigits model")
+    if metadata.get("version") != VERSION:
+        raise _refuse(path, f"has format version {metadata.get('version')!r}; this kagdigits "
+                            f"reads version {VERSION}; upgrade kagdigits")
+    name = metadata.get("model")
+    if name not in REGISTRY:
+        raise _refuse(path, f"holds model {name!r}, unknown to this kagdigits (known: "
+                            f"{', '.join(sorted(REGISTRY))})")
+    try:
+        params = json.loads(metadata["params"])
+        classes = json.loads(metadata["classes"])
+        if not isinstance(params, dict) or not isinstance(classes, list):
+            raise ValueError("params must be an object and classes a list")
+    except (KeyError, ValueError) as exc:
+        raise _refuse(path, f"has damaged metadata ({exc})") from None
+    estimator = REGISTRY[name]()
+    try:
+        estimator.set_params(**_decode_params(path, params), device=device)
+        if is_ensemble(estimator):
+            _load_members(estimator, tensors)
+        else:
+            estimator.initialize()
+            estimator.module_.load_state_dict(tensors)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        if isinstance(exc, KagdigitsError):
+            raise
+        detail = " ".join(str(exc).split())  # one line
+        raise _refuse(path, f"does not match the {name} model ({detail})") from None
+    if classes and is_ensemble(estimator):
+        estimator.classes_ = np.asarray(classes)
+    elif classes:
+        estimator.classes_inferred_ = np.asarray(classes)
+    return estimator
