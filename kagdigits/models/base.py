@@ -16,7 +16,7 @@ from skorch.utils import TeeGenerator
 from kagdigits.errors import choose
 from kagdigits.models.augment import augmented, make_augment
 from kagdigits.models.batching import BatchIterator
-from kagdigits.models.device import resolve_device
+from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
 from kagdigits.models.inputs import to_images, to_labels
 from kagdigits.models.schedules import lr_schedule_callbacks
 
@@ -65,12 +65,16 @@ class DigitClassifier(NeuralNetClassifier):
         Batch size for validation and prediction (no gradients, so larger batches).
     precision : {"auto", "bf16", "fp16", "fp32"}, default="auto"
         Mixed precision (``torch.autocast``) for the forward passes; weights and
-        optimizer stay float32 and outputs are returned as float32. ``"auto"``: bf16
-        on CUDA GPUs with native bf16 (compute capability 8.0 and newer), else fp32.
-        ``"fp16"`` adds loss scaling (``torch.amp.GradScaler``).
+        optimizer stay float32 and outputs are returned as float32. ``"auto"``, decided
+        at ``initialize`` on the machine that runs it: bf16 on CUDA GPUs with native
+        bf16 (compute capability 8.0 and newer) and on CPUs with native bf16 (AVX-512
+        BF16 / AMX), fp16 on CUDA GPUs of compute capability 7.x, else fp32
+        (:func:`kagdigits.models.device.auto_precision`). ``"fp16"`` adds loss
+        scaling (``torch.amp.GradScaler``).
     channels_last : bool or "auto", default="auto"
         Store the network and its input batches in ``torch.channels_last`` memory
-        format; ``"auto"``: on CUDA when the network has 2-D convolutions.
+        format; ``"auto"``: for networks with 2-D convolutions on CUDA, and on the
+        CPU under bf16 (:func:`kagdigits.models.device.auto_channels_last`).
     compile : bool, default=False
         ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets its
         arguments, e.g. ``compile__mode="max-autotune"``).
@@ -152,19 +156,30 @@ class DigitClassifier(NeuralNetClassifier):
     def _device_type(self):
         return torch.device(self.device or "cpu").type
 
+    def resolved_precision(self):
+        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
+        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
+        if self.precision == "auto":
+            return auto_precision(self.device)
+        choose({"auto": None, **PRECISIONS}, self.precision, "precision")
+        return self.precision
+
     def _autocast_dtype(self):
         """The dtype ``precision`` asks for on this device (None: no autocast)."""
-        if self.precision == "auto":
-            native_bf16 = (self._device_type() == "cuda"
-                           and torch.cuda.get_device_capability(self.device)[0] >= 8)
-            return torch.bfloat16 if native_bf16 else None
-        return choose({"auto": None, **PRECISIONS}, self.precision, "precision")
+        return PRECISIONS[self.resolved_precision()]
 
     def _uses_channels_last(self):
         if self.channels_last == "auto":
-            return self._device_type() == "cuda" and any(
-                isinstance(m, torch.nn.Conv2d) for m in self.module_.modules())
+            return auto_channels_last(self.device, self.resolved_precision(), self.module_)
         return bool(self.channels_last)
+
+    def hardware_summary(self):
+        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
+        precision = self.resolved_precision()
+        parts = [str(self.device), "fp32" if precision == "fp32" else f"{precision} autocast"]
+        if hasattr(self, "module_"):
+            parts.append("channels_last" if self._uses_channels_last() else "contiguous")
+        return ", ".join(parts)
 
     def initialize_module(self):
         super().initialize_module()
@@ -200,6 +215,8 @@ class DigitClassifier(NeuralNetClassifier):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self.verbose:
+            print(f"Training on {self.hardware_summary()}.", flush=True)
         fp16 = self._autocast_dtype() is torch.float16
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
 
