@@ -1,8 +1,10 @@
 """Speed: kagdigits estimators against a plain PyTorch loop over tensors.
 
-The same network, data, batch size, optimizer (Adam, lr decay per epoch) and epochs
-go through (a) a hand-written loop over tensors and (b) the registered estimator
-(``train_split=None``, so both train on every image and validate on none), in one
+The same network, data, batch size (each model's default), optimizer (Adam, lr decay
+per epoch) and epochs go through (a) a hand-written fp32 loop over tensors and (b) the
+registered estimator with its defaults (``precision`` and ``channels_last`` "auto", as
+this machine resolves them and the bench prints) but the same work: no augmentation,
+no label smoothing, ``train_split=None`` (both train on every image), in one
 process, alternating A/B (then B/A) after a warm-up run of each. Each figure is a
 median over all epochs of all repeats: wall-clock time, and the process's CPU time,
 which other programs on a shared machine disturb less. Also: predicting 28,000
@@ -14,7 +16,7 @@ Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian package
 ``dataset-fashion-mnist``), else a synthetic set of the same shape.
 
     python tests/bench/speed.py                     # what `make bench` runs
-    python tests/bench/speed.py --models lenet5 --repeats 3
+    python tests/bench/speed.py --models lenet5 kagglecnn --repeats 3 --threads 1
     python tests/bench/speed.py --models resnet18 --resnet-images 42000 --device cuda
 """
 
@@ -84,14 +86,15 @@ def make_estimator(name, args, epochs):
     from kagdigits.models import get_model_class
 
     clf = get_model_class(name)(device=args.device, max_epochs=epochs, train_split=None,
-                                     verbose=0)
+                                verbose=0, augment=None, criterion__label_smoothing=0.0)
     return clf.set_params(**parse_params(args.params))
 
 
-def cuda_settings(clf):
-    """(autocast dtype or None, channels_last) that ``clf`` uses, for the plain loop too."""
-    clf.initialize()
-    return clf._autocast_dtype(), clf._uses_channels_last()
+#: The plain loop's settings: fp32 (no autocast), contiguous memory.
+PLAIN = (None, False)
+#: Training images per model (cheap nets get more), unless --images says otherwise.
+IMAGES = {"lenet5": 60_000, "mlp": 60_000, "kagglecnn": 10_000}
+SMALL_IMAGES = 2_048
 
 
 def plain_fit(clf, settings, X, y, epochs):
@@ -155,26 +158,29 @@ def ab(run_a, run_b, repeats):
     return np.median(samples[0], axis=0), np.median(samples[1], axis=0)
 
 
+def n_images(name, args):
+    return args.images or IMAGES.get(name, args.small_images)
+
+
 def bench_training(name, X, y, args):
-    n = args.resnet_images if name.startswith("resnet") else args.images
+    n = n_images(name, args)
     X, y = X[:n], y[:n]
     clf = make_estimator(name, args, args.epochs)
     clock = EpochClock(clf.device)
     clf.set_params(callbacks=[("epoch_clock", clock)])
-    settings = cuda_settings(clf)
 
     def estimator_run():
         clf.fit(X, y)
         return clock.epochs
 
-    plain_s, est_s = ab(lambda: plain_fit(clf, settings, X, y, args.epochs), estimator_run,
+    plain_s, est_s = ab(lambda: plain_fit(clf, PLAIN, X, y, args.epochs), estimator_run,
                         args.repeats)
-    return n, plain_s, est_s
+    return n, plain_s, est_s, clf.hardware_summary()
 
 
 def bench_predict(name, X, y, X_test, args):
     clf = make_estimator(name, args, 1)
-    small = slice(0, min(len(X), args.resnet_images if name.startswith("resnet") else 4096))
+    small = slice(0, min(len(X), n_images(name, args), 4096))
     clf.fit(X[small], y[small])
     module, device = clf.module_, clf.device
     return ab(lambda: timed(lambda: plain_predict(clf, module, X_test), device),
@@ -199,18 +205,22 @@ def bench_csv(X, y, rows):
     return seconds, kib / 1024
 
 
-def row(name, task, n, plain, est):
+def row(name, task, n, plain, est, chosen):
     """One table row from (wall, CPU) seconds of the plain loop and of the estimator."""
     print(f"| {name} | {task} | {n:,} | {plain[0]:.2f} | {est[0]:.2f} | "
-          f"{est[0] / plain[0]:.3f} | {est[1] / plain[1]:.3f} |", flush=True)
+          f"{est[0] / plain[0]:.3f} | {est[1] / plain[1]:.3f} | {chosen} |", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["lenet5", "resnet18"])
-    parser.add_argument("--images", type=int, default=60_000, help="training images (LeNet-5)")
-    parser.add_argument("--resnet-images", type=int, default=2_048,
-                        help="training images for ResNet models (slow on CPU), default 2048")
+    parser.add_argument("--models", nargs="+", default=["lenet5", "kagglecnn", "resnet18", "wrn"])
+    parser.add_argument("--predict-models", nargs="+", default=["lenet5", "kagglecnn"],
+                        help="models whose prediction of 28,000 images is timed")
+    parser.add_argument("--images", type=int, default=None,
+                        help="training images for every model (default: lenet5 and mlp "
+                             "60,000, kagglecnn 10,000, others --small-images)")
+    parser.add_argument("--small-images", type=int, default=SMALL_IMAGES,
+                        help=f"training images for the slow models, default {SMALL_IMAGES}")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run, default 2")
     parser.add_argument("--repeats", type=int, default=5, help="A/B repeats, default 5")
     parser.add_argument("--device", default="auto")
@@ -230,13 +240,15 @@ def main(argv=None):
     print(f"# {source}; device {device} ({gpu}); torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
           f"median of {args.repeats} alternating A/B runs")
-    print("| model | task | images | plain loop, s | kagdigits, s | ratio | CPU-time ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|", flush=True)
+    print("| model | task | images | plain fp32 loop, s | kagdigits, s | ratio | CPU-time ratio "
+          "| kagdigits chose |")
+    print("|---|---|---:|---:|---:|---:|---:|---|", flush=True)
     for name in args.models:
-        n, plain_s, est_s = bench_training(name, X, y, args)
-        row(name, "train, per epoch", n, plain_s, est_s)
-        plain_s, est_s = bench_predict(name, X, y, X_test, args)
-        row(name, "predict", len(X_test), plain_s, est_s)
+        n, plain_s, est_s, chosen = bench_training(name, X, y, args)
+        row(name, "train, per epoch", n, plain_s, est_s, chosen)
+        if name in args.predict_models:
+            plain_s, est_s = bench_predict(name, X, y, X_test, args)
+            row(name, "predict", len(X_test), plain_s, est_s, chosen)
     seconds, mib = bench_csv(X, y, 42_000)
     print(f"\nread_train_csv, 42,000 rows: {seconds:.2f} s, peak memory +{mib:.0f} MiB")
 
