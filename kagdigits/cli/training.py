@@ -54,15 +54,19 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
     """
     from kagdigits.models import is_ensemble
     from kagdigits.runs.checkpoints import fit_run, saved_epochs
-    from kagdigits.runs.config import check_same_data, start_run
+    from kagdigits.runs.config import check_same_data, saved_hardware, start_run
 
+    hardware = estimator.initialize().hardware_summary()
     resume = run_dir is not None
     if resume:
         check_same_data(run_dir, X, y)
+        if saved_hardware(run_dir) not in (None, hardware):
+            print(f"Note: this run started on {saved_hardware(run_dir)}; this machine "
+                  f"continues it on {hardware}, so it will not end exactly as it would have.")
         if not is_ensemble(estimator):
             print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
     else:
-        run_dir = start_run(config, X, y)
+        run_dir = start_run(config, X, y, hardware)
     hint = f"resume with: kagdigits {config.command} --resume {run_dir.name}"
     print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
     return fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)

@@ -160,6 +160,6 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
     try:
         append_row(ledger, file=file_entry(ledger, file), written_at=utc_now(), model=model,
                    params=params, valid_acc=valid_acc, train_seconds=f"{train_seconds:.3f}",
-                   device=estimator.device, data=data, version=__version__)
+                   device=estimator.hardware_summary(), data=data, version=__version__)
     except KagdigitsError as exc:
         raise KagdigitsError(f"{file} was written, but the ledger was not updated: {exc}") from exc

@@ -176,6 +176,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                 augment(torch.from_numpy(X[start:start + TTA_CHUNK]), generator).numpy()
                 for start in range(0, len(X), TTA_CHUNK)])
 
+    def hardware_summary(self):
+        """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
+        member's choice; they share device and settings)."""
+        members = getattr(self, "members_", None) or [self.new_members()[0].initialize()]
+        return members[0].hardware_summary()
+
     def predict_proba(self, X):
         """The mean of the members' class probabilities (over the TTA copies too)."""
         check_is_fitted(self, "members_")

@@ -74,11 +74,14 @@ def data_digest(X, y):
     return digest.hexdigest()
 
 
-def start_run(config, X, y, root="runs"):
-    """A new run folder in ``root`` holding ``run.json`` for ``config`` and data ``X``, ``y``."""
+def start_run(config, X, y, hardware=None, root="runs"):
+    """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
+    ``X``, ``y`` and ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``)."""
     run_dir = new_run_dir(root, prefix=config.model)
+    info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
+            "hardware": hardware}
     with atomic_write(run_dir / RUN_INFO) as f:
-        json.dump({"config": dataclasses.asdict(config), "data": data_digest(X, y)}, f, indent=1)
+        json.dump(info, f, indent=1)
     return run_dir
 
 
@@ -86,7 +89,7 @@ def _read_info(run_dir):
     path = Path(run_dir) / RUN_INFO
     try:
         info = json.loads(path.read_text())
-        return RunConfig.from_dict(info["config"]), info["data"]
+        return RunConfig.from_dict(info["config"]), info["data"], info.get("hardware")
     except (OSError, ValueError, KeyError, TypeError, KagdigitsError) as exc:
         raise KagdigitsError(f"{path}: cannot be read ({exc}); this run cannot be resumed, "
                              "start a new one") from None
@@ -102,3 +105,8 @@ def check_same_data(run_dir, X, y):
     if _read_info(run_dir)[1] != data_digest(X, y):
         raise KagdigitsError(f"the training data differ from those run {Path(run_dir).name} "
                              "started with; restore them, or start a new run")
+
+
+def saved_hardware(run_dir):
+    """What "auto" resolved to when the run in ``run_dir`` started (``None``: not saved)."""
+    return _read_info(run_dir)[2]

@@ -95,6 +95,7 @@ def save_model(estimator, path, overwrite=False):
         "format": FORMAT, "version": VERSION, "model": name,
         "params": json.dumps(_encode_params(estimator)),
         "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
+        "trained_on": estimator.hardware_summary(),
     }
     networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
                 if is_ensemble(estimator) else {"": estimator.module_})
