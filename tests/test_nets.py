@@ -74,6 +74,13 @@ def test_resnet_stems():
     assert isinstance(cifar.maxpool, torch.nn.Identity)
     assert imagenet.conv1.kernel_size == (7, 7) and imagenet.conv1.stride == (2, 2)
     assert isinstance(imagenet.maxpool, torch.nn.MaxPool2d)
+    small = ResNet18(stem="small")
+    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1)
+    assert isinstance(small.maxpool, torch.nn.MaxPool2d)
+    stage_input = {}
+    small.layer1.register_forward_hook(lambda m, args, out: stage_input.update(shape=out.shape))
+    assert small(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert stage_input["shape"][-2:] == (14, 14)  # the residual stages see 14x14
 
 
 def test_wide_resnet_depth_and_width():
