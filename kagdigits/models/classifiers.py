@@ -63,19 +63,28 @@ class MLP3Classifier(DigitClassifier):
 
 @register_model("resnet18")
 class ResNet18Classifier(DigitClassifier):
-    """ResNet-18 (He et al., 2016) from torchvision, with an ImageNet or CIFAR stem.
+    """ResNet-18 (He et al., 2016) from torchvision, with a stem for 28x28 digits.
 
-    The default ``module__stem="imagenet"`` costs about 9x less CPU per image than
-    ``"cifar"`` (see :class:`kagdigits.nets.ResNet18`).
+    The default ``module__stem="small"`` (3x3 stride-1 convolution + max-pool, so the
+    residual stages see 14x14 instead of the ImageNet stem's 7x7) with light
+    augmentation and label smoothing lifted its demo-set test accuracy from 0.952
+    (ImageNet stem, no augmentation) to 0.985 in 222 CPU-seconds (bf16, 15 epochs;
+    README, Accuracy). ``module__stem="imagenet"`` is torchvision's form (about 1.8x
+    cheaper), ``"cifar"`` keeps 28x28 (about 2.3x dearer; see
+    :class:`kagdigits.nets.ResNet18`).
 
     Parameters
     ----------
     lr : float, default=1e-3
     max_epochs : int, default=15
+    module__stem : str, default="small"
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
     def __init__(self, module=ResNet18, *, lr=1e-3, max_epochs=15, **kwargs):
-        super().__init__(module, lr=lr, max_epochs=max_epochs, **kwargs)
+        super().__init__(module, lr=lr, max_epochs=max_epochs,
+                         **{"module__stem": "small", **AUGMENTED, **kwargs})
 
 
 @register_model("vgg")
