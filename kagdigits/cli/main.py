@@ -28,6 +28,8 @@ COMMANDS = {
     "compare": "kagdigits.cli.compare",
     "grid": "kagdigits.cli.grid",
     "report": "kagdigits.cli.report",
+    "serve": "kagdigits.cli.serve",
+    "export": "kagdigits.cli.export",
 }
 
 

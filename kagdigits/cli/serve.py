@@ -1,0 +1,63 @@
+"""Serve saved models on a draw-a-digit web page and an HTTP API (FastAPI on uvicorn).
+
+The page (http://127.0.0.1:8000/ by default) reads what you draw with the mouse or a finger,
+or an uploaded image, with every loaded model side by side. The API: POST /predict (an
+image file, or JSON {"pixels": [784 grey levels 0..255]}), GET /models, GET /health; see
+README, "Try a model". Without --load it serves the newest .kd file in models/, and if there
+is none it first trains a LeNet-5 on the demo set and saves it as models/lenet5-demo.kd.
+Binds 127.0.0.1 unless --host says otherwise. Needs the serve extra:
+pip install -e ".[serve]" (make serve installs it).
+"""
+
+from pathlib import Path
+
+from kagdigits.errors import KagdigitsError
+
+HELP = "serve .kd models on a draw-a-digit web page and an HTTP API"
+
+
+def add_arguments(parser):
+    parser.add_argument("--load", type=Path, action="append", default=[], metavar="PATH",
+                        help="a .kd model to serve (repeat for several, shown side by side); "
+                             "default: the newest in models/")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on, default 127.0.0.1 (this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port, default 8000 (0: any free)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available), cpu or cuda; default auto")
+
+
+def _model_paths(args):
+    from kagdigits.serve.models import DEMO_MODEL, MODELS_DIR, newest_model, train_demo_model
+
+    if args.load:
+        return args.load
+    newest = newest_model(MODELS_DIR)
+    if newest is not None:
+        print(f"No --load given: serving the newest model in {MODELS_DIR}/, {newest}")
+        return [newest]
+    path = MODELS_DIR / DEMO_MODEL
+    print(f"No --load given and no .kd file in {MODELS_DIR}/: training a LeNet-5 on the demo "
+          f"set (4,000 MNIST digits) first, saved as {path} and served from then on "
+          "(about a minute on a laptop CPU).", flush=True)
+    return [train_demo_model(path, device=args.device)]
+
+
+def run(args):
+    try:
+        from kagdigits.serve.app import create_app, make_server, open_socket, url_of
+        from kagdigits.serve.models import load_all
+    except ImportError as exc:
+        raise KagdigitsError(f"kagdigits serve needs the serve extra ({exc.name} is missing);"
+                             ' install it with: pip install -e ".[serve]" (or make serve)'
+                             ) from None
+
+    models = load_all(_model_paths(args), device=args.device)
+    sock = open_socket(args.host, args.port)
+    names = ", ".join(f"{m.name} ({m.facts['model']})" for m in models)
+    print(f"Serving {names} at {url_of(sock)} (Ctrl-C stops)", flush=True)
+    try:
+        make_server(create_app(models), sock).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
+        pass
+    print("Stopped.")
