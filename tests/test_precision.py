@@ -34,6 +34,12 @@ def test_cuda_auto_follows_the_compute_capability(capability, expected, monkeypa
     assert auto_precision("cuda") == expected
 
 
+def test_cpu_bf16_only_for_convolutions(monkeypatch):
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    assert MLP3Classifier(device="cpu", verbose=0).initialize().resolved_precision() == "fp32"
+    assert LeNet5Classifier(device="cpu", verbose=0).initialize().resolved_precision() == "bf16"
+
+
 def test_channels_last_needs_convolutions():
     mlp, lenet = MLP3Classifier().module(), LeNet5Classifier().module()
     assert not auto_channels_last("cpu", "bf16", mlp)
