@@ -13,13 +13,13 @@ MSG    ?= kagdigits submission
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: install submission submit data test bench lint clean
+.PHONY: install submission submit data test bench lint clean serve
 
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,serve]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,6 +33,10 @@ submit: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/kagdigits download
+
+# The draw-a-digit page and API on http://127.0.0.1:8000/ (ARGS="--load a.kd --port 8001").
+serve: $(STAMP)
+	$(BIN)/kagdigits serve $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,7 +12,7 @@ import sys
 #: The library's words for a fix -> the flag that does it on the command line. Errors are
 #: worded for Python callers (``overwrite=True``); :func:`main` shows them in flags.
 FLAGS = {"pass overwrite=True": "pass --force", "device='auto'": "--device auto",
-         "device='cpu'": "--device cpu"}
+         "device='cpu'": "--device cpu", "pass images=": "pass --check CSV with images"}
 
 #: sub-command name -> module implementing it
 COMMANDS = {

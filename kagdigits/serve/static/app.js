@@ -7,6 +7,7 @@ const seen = document.getElementById("seen");
 const statusLine = document.getElementById("status");
 const cards = {};            // model name -> {digit, confidence, bars[]}
 let drawing = false, inked = false, inFlight = false, again = false, lastSent = 0;
+let generation = 0;          // bumped by Clear: older answers are dropped
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -50,16 +51,18 @@ function end(event) {
 function predictPad() {
   if (!inked) return;
   lastSent = Date.now();
-  pad.toBlob(blob => send(blob, "image/png"), "image/png");
+  const asked = generation;
+  pad.toBlob(blob => send(blob, "image/png", asked), "image/png");
 }
 
-async function send(body, type) {
+async function send(body, type, asked) {
   if (inFlight) { again = true; return; }   // one request at a time; the newest wins
   inFlight = true;
   try {
     const headers = type ? {"Content-Type": type} : {};
     const response = await fetch("/predict", {method: "POST", body, headers});
     const answer = await response.json();
+    if (asked !== generation) return;
     if (!response.ok) throw new Error(answer.error || response.statusText);
     show(answer);
     statusLine.textContent = "";
@@ -140,7 +143,7 @@ function upload(event) {
   picture.src = url;
   const form = new FormData();
   form.append("file", file);
-  send(form, null);
+  send(form, null, generation);
   event.target.value = "";
 }
 
@@ -155,7 +158,10 @@ async function init() {
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
   document.getElementById("clear").addEventListener("click", () => {
+    generation += 1;
+    again = false;
     clearPad();
+    statusLine.textContent = "";
     for (const card of Object.values(cards)) {
       card.digit.textContent = "–";
       card.confidence.textContent = "";
@@ -167,6 +173,7 @@ async function init() {
       });
     }
     seen.getContext("2d").clearRect(0, 0, 28, 28);
+    delete seen.dataset.ink;
   });
   document.getElementById("upload").addEventListener("change", upload);
   const response = await fetch("/models");
