@@ -27,7 +27,7 @@ TINY = {"batch_size": 32}
 def small(**params):
     """Two one-epoch LeNet-5 members on the CPU, unless ``params`` say otherwise."""
     settings = dict(member="lenet5", n_members=2, max_epochs=1, member_params=TINY,
-                    device="cpu", verbose=0)
+                    recipe=False, device="cpu", verbose=0)
     return EnsembleClassifier(**{**settings, **params})
 
 
@@ -181,3 +181,21 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     resumed = fit_in_run(args, small(max_epochs=3), X, y, run_dir=run)
     assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
     assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
+
+
+def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():
+    from kagdigits.models.ensemble import RECIPE
+
+    [member] = EnsembleClassifier(n_members=1, member_params={"lr": 2e-3}).new_members()
+    assert member.lr == 2e-3 and member.augment__rotation == RECIPE["augment__rotation"] == 10
+    assert (member.max_epochs, member.batch_size, member.lr_decay) == (30, 64, 0.95)
+    assert EnsembleClassifier().n_members == 15
+    [own] = EnsembleClassifier(n_members=1, recipe=False).new_members()
+    assert own.augment__rotation == 0 and own.max_epochs == 20  # kagglecnn's own defaults
+
+
+def test_training_starts_with_its_estimated_cost(digits, capsys):
+    small(verbose=1).fit(digits[0][:100], digits[1][:100])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("Ensemble: 2 members x up to 1 epochs on 100 rows, about ")
+    assert "on cpu, " in line

@@ -22,10 +22,21 @@ from kagdigits.registry import get_model_class, register_model
 #: Rows augmented at a time for test-time augmentation.
 TTA_CHUNK = 4096
 
+#: The members' training recipe of the best-known public digit-recognizer solution
+#: (C. Deotte, "25 Million Images! [0.99757] MNIST", Kaggle 2018: 15 such CNNs, 99.745% on
+#: MNIST's test set over 100 runs): augmentation of +-10 degrees, +-10% zoom and shift,
+#: Adam at lr 1e-3 x0.95 per epoch, batch 64, 30 epochs. Differences: Deotte trained 45
+#: epochs without early stopping on a random (not stratified) 10% split; here members stop
+#: after 5 epochs without a lower validation loss and keep their best epoch.
+RECIPE = {"augment": "affine", "augment__rotation": 10, "augment__zoom": 0.1,
+          "augment__shift": 0.1, "criterion__label_smoothing": 0.0, "lr": 1e-3,
+          "lr_decay": 0.95, "batch_size": 64, "max_epochs": 30}
+
 
 @register_model("ensemble")
 class EnsembleClassifier(ClassifierMixin, BaseEstimator):
-    """Ensemble of registered models (default 5 Kaggle CNNs): their mean probabilities.
+    """Ensemble of registered models (default: 15 Kaggle CNNs trained with Deotte's recipe,
+    :data:`RECIPE`): their mean probabilities.
 
     Parameters
     ----------
@@ -34,11 +45,21 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         unfitted estimator to clone. A list mixes models, taken in turn
         (``["kagglecnn", "lenet5"]`` with ``n_members=4``: kagglecnn, lenet5,
         kagglecnn, lenet5).
-    n_members : int, default=5
+    n_members : int, default=15
     member_params : dict or None, default=None
-        Parameters set on every member, e.g. ``{"lr": 1e-3, "augment__rotation": 15}``.
+        Parameters set on every member after the recipe, key by key, e.g.
+        ``{"lr": 2e-3, "augment__rotation": 15}``.
+    recipe : bool, default=True
+        Train the members named by ``member`` with :data:`RECIPE` (Deotte's augmentation,
+        schedule, batch and epochs) over their model's defaults; ``False``: the model's own
+        defaults. A ``member`` given as an estimator keeps its own settings.
     max_epochs : int or None, default=None
-        The members' ``max_epochs`` (``None``: each model's default).
+        The members' ``max_epochs`` (``None``: the recipe's 30, or each model's own).
+    n_jobs : int or None, default=None
+        Members trained at once by joblib (``None``: one at a time in this process; -1:
+        one per CPU core). Inside ``joblib.parallel_config(backend="dask")`` they train
+        on Dask workers. Each member's fit is seeded by its ``random_state``, so the
+        members equal those of a sequential run.
     device : str, default="auto"
         The members' device.
     random_state : int, default=0
@@ -76,13 +97,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         Unlabelled rows used with their predicted labels (0 without pseudo-labelling).
     """
 
-    def __init__(self, member="kagglecnn", n_members=5, member_params=None, max_epochs=None,
-                 device="auto", random_state=0, tta=0, tta_params=None,
-                 pseudo_threshold=None, member_callbacks=None, verbose=1):
+    def __init__(self, member="kagglecnn", n_members=15, member_params=None, recipe=True,
+                 max_epochs=None, n_jobs=None, device="auto", random_state=0, tta=0,
+                 tta_params=None, pseudo_threshold=None, member_callbacks=None, verbose=1):
         self.member = member
         self.n_members = n_members
         self.member_params = member_params
+        self.recipe = recipe
         self.max_epochs = max_epochs
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.tta = tta
@@ -106,10 +129,13 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"n_members must be a whole number >= 1, got {self.n_members!r}")
         templates = self._templates()
         members = []
+        specs = self.member if isinstance(self.member, list | tuple) else [self.member]
         for i in range(self.n_members):
             seed = self.random_state + i
             member = clone(templates[i % len(templates)]).set_params(
                 random_state=seed, device=self.device, verbose=self.verbose)
+            if self.recipe and isinstance(specs[i % len(specs)], str):
+                member.set_params(**RECIPE)
             if self.max_epochs is not None:
                 member.set_params(max_epochs=self.max_epochs)
             member.set_params(**(self.member_params or {}))
@@ -132,12 +158,18 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_members(self, X, y, first_index=0):
         members = self.new_members(first_index)
-        for i, member in enumerate(members):
-            if self.verbose:
-                print(f"Ensemble member {i + 1}/{len(members)}: {type(member).__name__} "
-                      f"(seed {member.random_state})", flush=True)
-            member.fit(X, y)
-        return members
+        if self.verbose:
+            print(estimated_cost(members, X), flush=True)
+        if self.n_jobs is None:
+            for i, member in enumerate(members):
+                if self.verbose:
+                    print(f"Ensemble member {i + 1}/{len(members)}: {type(member).__name__} "
+                          f"(seed {member.random_state})", flush=True)
+                member.fit(X, y)
+            return members
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=self.n_jobs)(delayed(_fit)(member, X, y) for member in members)
 
     def fit(self, X, y):
         """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
@@ -203,6 +235,37 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         return History([{**row, "member": i} for i, member in enumerate(self.members_)
                         for row in member.history])
+
+
+def _fit(member, X, y):
+    return member.fit(X, y)
+
+
+def estimated_cost(members, X, steps=3):
+    """One line: how long training ``members`` on ``X`` may take on this machine, from
+    ``steps`` timed training steps of the first member (at most ``max_epochs`` each)."""
+    import time
+
+    probe = clone(members[0]).set_params(callbacks=None).initialize()
+    rows = X[:probe.batch_size]
+    batch = (torch.as_tensor(to_images(rows)).to(probe.device),
+             torch.zeros(len(rows), dtype=torch.int64, device=probe.device))
+    probe.train_step(batch)  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        probe.train_step(batch)
+    per_step = (time.perf_counter() - start) / steps
+    train_rows = len(X) * (0.9 if probe.train_split is not None else 1.0)
+    seconds = sum(np.ceil(train_rows / m.batch_size) * m.max_epochs for m in members) * per_step
+    return (f"Ensemble: {len(members)} members x up to {members[0].max_epochs} epochs on "
+            f"{len(X):,} rows, about {_duration(seconds)} on {probe.hardware_summary()} "
+            "(early stopping can end members sooner).")
+
+
+def _duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def is_ensemble(estimator):
