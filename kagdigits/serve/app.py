@@ -150,7 +150,7 @@ def create_app(models, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     async def crashed(request, exc):
         return _error(500, f"internal error ({type(exc).__name__}); the server goes on serving")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 
