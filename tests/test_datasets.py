@@ -251,7 +251,7 @@ def test_export_never_overwrites_without_force(tmp_path, mnist_root, capsys):
     args = ["data", "export", "mnist", "--root", str(mnist_root), "--out", str(out)]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "test.csv already exist(s); pass --force" in err
+    assert err.count("\n") == 1 and "test.csv already exists; pass --force" in err
     assert (out / "test.csv").read_text() == "mine\n" and not (out / "train.csv").exists()
     assert main([*args, "--force"]) == 0
     assert read_test_csv(out / "test.csv").shape == (30, 784)

@@ -17,6 +17,11 @@ HIDDEN = ("command", "run", "debug")
 REPEATED = {"params": "--set", "grid": "--param"}
 
 
+def plural(count, word, many=None):
+    """``plural(1, "fit")`` -> ``"1 fit"``, ``plural(3, "fit")`` -> ``"3 fits"``."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def positive_int(text):
     """argparse type: an integer >= 1."""
     try:

@@ -13,7 +13,7 @@ in processes, or on Dask workers: --backend dask [--scheduler tcp://HOST:PORT].
 Ctrl-C stops; the finished fits are still saved and reported.
 """
 
-from kagdigits.cli.args import add_study_arguments, positive_int
+from kagdigits.cli.args import add_study_arguments, plural, positive_int
 
 HELP = "train models x seeds on one split; report accuracy ± 1.96·std, curves, mistakes"
 
@@ -42,7 +42,7 @@ def run(args):
     seeds = list(range(args.seed, args.seed + args.seeds))
     data = load_study_data(args.data, args.root, args.test_size)
     print(f"Data: {data.description}; {len(data.y_train):,} train / {len(data.y_test):,} "
-          f"test images. {len(models)} model(s) x {len(seeds)} seed(s) = "
-          f"{len(models) * len(seeds)} fits.")
+          f"test images. {plural(len(models), 'model')} x {plural(len(seeds), 'seed')} = "
+          f"{plural(len(models) * len(seeds), 'fit')}.")
     run_and_report(args, data, lambda: run_compare(estimators, seeds, data),
               lambda results, info: compare_study(results, data, info))

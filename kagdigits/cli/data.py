@@ -44,7 +44,8 @@ def run(args):
     train, test, solution = (out / f for f in FILES)
     existing = [str(p) for p in (train, test, solution) if p.exists()]
     if existing and not args.force:
-        raise KagdigitsError(f"{', '.join(existing)} already exist(s); pass --force to "
+        verb = "already exists" if len(existing) == 1 else "already exist"
+        raise KagdigitsError(f"{', '.join(existing)} {verb}; pass --force to "
                              "replace them or choose another --out")
     start = time.perf_counter()
     data = load_dataset(name, args.root, download=not args.no_download)

@@ -15,7 +15,13 @@ Example: kagdigits grid --model lenet5 --param module__activation=sigmoid,relu
          --param optimizer__weight_decay=0,1e-3 --param module__pooling=avg,max
 """
 
-from kagdigits.cli.args import add_model_argument, add_study_arguments, build_grid, positive_int
+from kagdigits.cli.args import (
+    add_model_argument,
+    add_study_arguments,
+    build_grid,
+    plural,
+    positive_int,
+)
 
 HELP = "score a grid of settings of one model (cross_validate); report a technique table"
 
@@ -71,8 +77,8 @@ def run(args):
     data = load_study_data(args.data, args.root, args.test_size)
     splits = cv_splits(data.y_train, args.folds, args.seed)
     print(f"Data: {data.description}; the grid uses its {len(data.y_train):,} train images. "
-          f"{len(settings)} settings x {len(splits)} split(s) = {len(settings) * len(splits)} "
-          "fits.")
+          f"{plural(len(settings), 'setting')} x {plural(len(splits), 'split')} = "
+          f"{plural(len(settings) * len(splits), 'fit')}.")
     fixed = ", ".join(args.params + ([f"max_epochs={args.epochs}"] if args.epochs else []))
     extra = {"model": args.model, "folds": args.folds, "seed": args.seed, "fixed": fixed,
              "grid": {name: [display(v) for v in values] for name, values in grid.items()}}

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from kagdigits import __version__
+
 #: The library's words for a fix -> the flag that does it on the command line. Errors are
 #: worded for Python callers (``overwrite=True``); :func:`main` shows them in flags.
 FLAGS = {"pass overwrite=True": "pass --force", "device='auto'": "--device auto",
@@ -30,6 +32,7 @@ COMMANDS = {
     "report": "kagdigits.cli.report",
     "serve": "kagdigits.cli.serve",
     "export": "kagdigits.cli.export",
+    "runs": "kagdigits.cli.runs",
 }
 
 
@@ -40,6 +43,7 @@ def build_parser():
                     "digit-recognizer submissions.")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"kagdigits {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)

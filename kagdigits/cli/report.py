@@ -20,6 +20,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    from kagdigits.cli.studies import print_results
     from kagdigits.studies.compare import merge_compare
     from kagdigits.studies.report import write_report
     from kagdigits.studies.results import load_study, new_report_dir, save_study
@@ -29,4 +30,5 @@ def run(args):
     study.info["rebuilt_from"] = [str(folder) for folder in args.dirs]
     folder = new_report_dir(args.out, study.info["kind"])
     save_study(folder, study)
-    print(write_report(folder, study))
+    write_report(folder, study)
+    print_results(folder)

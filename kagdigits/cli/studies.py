@@ -19,14 +19,29 @@ def study_estimator(args, model, seed=0):
         raise set_error(exc) from None
 
 
-def run_and_report(args, data, fits, make_study):
-    """Run the study (see :func:`kagdigits.studies.execute.run_study`); print where its
-    results and report are."""
-    from kagdigits.studies.execute import run_study
+def print_results(folder):
+    """Print the result table of the study saved in ``folder``, then where it is; the
+    report's path is the last line."""
+    from kagdigits.studies.report import summary_text
+    from kagdigits.studies.results import load_study
 
-    folder = run_study(data, fits, make_study, kind=args.command, command=command_line(args),
-                       out=args.out, backend=args.backend, n_jobs=args.n_jobs,
-                       scheduler=args.scheduler)
+    print(summary_text(load_study(folder)))
     print(f"Results and report: {folder}/ (rebuild with: kagdigits report {folder})")
     print(folder / "report.md")
+
+
+def run_and_report(args, data, fits, make_study):
+    """Run the study (see :func:`kagdigits.studies.execute.run_study`); print its result
+    table and where its results and report are (also after Ctrl-C, for the fits done)."""
+    from kagdigits.studies.execute import StudyInterrupted, run_study
+
+    try:
+        folder = run_study(data, fits, make_study, kind=args.command,
+                           command=command_line(args), out=args.out, backend=args.backend,
+                           n_jobs=args.n_jobs, scheduler=args.scheduler)
+    except StudyInterrupted as exc:
+        if exc.folder is not None:
+            print_results(exc.folder)
+        raise
+    print_results(folder)
     return folder

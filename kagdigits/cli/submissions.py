@@ -7,6 +7,8 @@ Kaggle reports are saved into the ledger.
 
 from pathlib import Path
 
+from kagdigits.cli.args import plural
+
 HELP = "list your Kaggle submissions and public scores, joined with the ledger"
 HEADER = ["ref", "date (UTC)", "status", "public", "file", "model", "valid_acc", "description"]
 
@@ -56,5 +58,5 @@ def run(args):
             for row in rows:
                 if row.get("kaggle_ref") in new_scores:
                     row["public_score"] = new_scores[row["kaggle_ref"]]
-        print(f"Saved {len(new_scores)} public score(s) in {ledger}")
+        print(f"Saved {plural(len(new_scores), 'public score')} in {ledger}")
     return 0

@@ -78,6 +78,23 @@ def representative_seed(runs, model):
     return int(group.assign(distance=distance).sort_values(["distance", "seed"])["seed"].iloc[0])
 
 
+def _sources(study, name):
+    """What a merged report says of each study it merges (a merge of merges: their parts)."""
+    if study.info.get("merged"):
+        return study.info["merged"]
+    runs = study.tables["runs"]
+    return [{"folder": str(name), "command": study.info["command"],
+             "created": study.info["created"], "backend": study.info["backend"],
+             "wall_seconds": study.info["wall_seconds"],
+             "models": list(dict.fromkeys(runs["model"]))}]
+
+
+def seeds_by_model(runs):
+    """``{model: [seeds]}`` in the order the models were run."""
+    return {model: sorted(group["seed"].tolist())
+            for model, group in runs.groupby("model", sort=False)}
+
+
 def merge_compare(studies, names):
     """One comparison from several saved ``compare`` studies of the same test set."""
     first = studies[0]
@@ -96,5 +113,7 @@ def merge_compare(studies, names):
         model, seed = tables["runs"].loc[repeated.idxmax(), ["model", "seed"]]
         raise InputError(f"{model} seed {seed} is in more than one report; merge reports "
                          "of different models or seeds")
-    info = {**first.info, "wall_seconds": sum(s.info["wall_seconds"] for s in studies)}
+    info = {**first.info, "wall_seconds": sum(s.info["wall_seconds"] for s in studies),
+            "merged": [merged for study, name in zip(studies, names, strict=True)
+                       for merged in _sources(study, name)]}
     return Study(info, tables, first.images, first.labels)

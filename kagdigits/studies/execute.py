@@ -12,9 +12,13 @@ from kagdigits.studies.runner import parallel_backend
 
 
 class StudyInterrupted(KagdigitsError):
-    """Ctrl-C during a study; the finished fits were saved."""
+    """Ctrl-C during a study; the finished fits were saved (in ``folder``, if any)."""
 
     exit_code = 130
+
+    def __init__(self, message, folder=None):
+        super().__init__(message)
+        self.folder = folder
 
 
 def run_study(data, fits, make_study, *, kind, command, out="reports", backend="local",
@@ -67,5 +71,6 @@ def run_study(data, fits, make_study, *, kind, command, out="reports", backend="
     save_study(folder, study)
     write_report(folder, study)
     if interrupted:
-        raise StudyInterrupted(f"{interrupted}; their results and report are in {folder}/")
+        raise StudyInterrupted(f"{interrupted}; their results and report are in {folder}/",
+                               folder)
     return folder

@@ -21,6 +21,16 @@ def save_png(fig, path):
     return path
 
 
+def integer_epochs(ax, epochs, most=12):
+    """Whole-number epoch ticks on ``ax``'s x axis: every epoch when there are at most
+    ``most`` (one epoch gets one tick, not 0.95 ... 1.05), else a few whole numbers."""
+    if 0 < len(epochs) <= most:
+        ax.set_xticks(epochs)
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_curves(history, path):
     """Per-epoch train/valid loss and accuracy of every model: mean over seeds, min–max band.
 
@@ -39,13 +49,20 @@ def plot_curves(history, path):
                         label=f"{model} {split}")
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}",
                                 alpha=0.15, linewidth=0)
+                if len(stats) == 1:  # a band over one epoch has no width: a min–max bar
+                    ax.vlines(stats.index, stats["min"], stats["max"], color=f"C{i}",
+                              alpha=0.4, linewidth=4)
+    epochs = sorted(history["epoch"].unique())
     for ax, (_, title, ylabel) in zip(axes, METRICS, strict=True):
         ax.set(title=title, xlabel="epoch", ylabel=ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_epochs(ax, epochs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
-    n_seeds = history.groupby("model")["seed"].nunique().max()
-    fig.suptitle(f"Training curves: mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}, "
+    n_seeds = history.groupby("model")["seed"].nunique()
+    seeds = (f"{n_seeds.max()} seed{'s' if n_seeds.max() > 1 else ''}"
+             if n_seeds.min() == n_seeds.max()
+             else f"each model's seeds ({n_seeds.min()}–{n_seeds.max()})")
+    fig.suptitle(f"Training curves: mean over {seeds}, "
                  "band: min–max over seeds\n(train: the training batches during the epoch; "
                  "valid: the validation split)", fontsize=11)
     return save_png(fig, path)

@@ -6,7 +6,7 @@ import numpy as np
 
 from kagdigits.files.atomic import atomic_write
 from kagdigits.studies import plots
-from kagdigits.studies.compare import best_model, representative_seed, summarise
+from kagdigits.studies.compare import best_model, representative_seed, seeds_by_model, summarise
 from kagdigits.studies.grid import COLUMNS, grid_table
 
 N_SAMPLES = 32
@@ -21,6 +21,50 @@ def markdown_table(header, rows, align):
     return "\n".join(lines)
 
 
+def text_table(header, rows, align):
+    """A plain-text table for the terminal: columns two spaces apart, ``align`` as for
+    :func:`markdown_table`."""
+    cells = [list(map(str, header)), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if a == "l" else cell.rjust(w)
+                       for cell, w, a in zip(row, widths, align, strict=True)).rstrip()
+             for row in cells]
+    return "\n".join(lines)
+
+
+def summary_text(study, top=5):
+    """The study's result table for the terminal: per model the test accuracy (mean ±
+    1.96·std over seeds) for a comparison; a grid's ``top`` best settings."""
+    if study.info["kind"] == "compare":
+        return _compare_summary(study)
+    return _grid_summary(study, top)
+
+
+def _compare_summary(study):
+    summary = summarise(study.tables["runs"]).sort_values("test_acc", ascending=False)
+    rows = [(r.model, r.seeds, _pm(r.test_acc, r.test_acc_pm), _pm(r.train_acc, r.train_acc_pm),
+             epochs_text(r), f"{r.train_seconds:.1f}") for r in summary.itertuples()]
+    table = text_table(["model", "seeds", "test accuracy", "train accuracy", "epochs",
+                        "train s"], rows, "lrrrrr")
+    return (f"{table}\nBest: {best_model(summary)} (test accuracy, mean ± 1.96·std over "
+            "seeds; ranked best first)")
+
+
+def _grid_summary(study, top):
+    table = grid_table(study)
+    if table.empty:
+        return "No results."
+    columns = list(study.info["settings"][0]["columns"])
+    best = table.sort_values("valid acc", ascending=False, kind="stable").head(top)
+    rows = [(*(row[c] for c in columns), f"{row['epochs']:g}", f"{row['train acc']:.4f}",
+             _pm(row["valid acc"], row["valid acc ±"])) for _, row in best.iterrows()]
+    shown = (f"the best {len(best)} of {len(table)} settings" if len(best) < len(table)
+             else f"all {len(table)} settings, best first")
+    return (text_table([*columns, "epochs", "train acc", "valid acc"], rows,
+                       "l" * len(columns) + "rrr")
+            + f"\n{shown} by validation accuracy")
+
+
 def _pm(mean, half, digits=4):
     return f"{mean:.{digits}f}" if np.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
 
@@ -29,16 +73,42 @@ def _about(info, devices):
     """The bullet list every report starts with; ``devices``: the device of each fit."""
     shape = "×".join(str(n) for n in info["image_shape"])
     lines = [f"- Data: {info['data']}: {info['n_train']:,} train / {info['n_test']:,} test "
-             f"images of {shape}",
-             f"- Backend: {info['backend']}; device {', '.join(sorted(set(devices)))}; "
-             f"wall time {info['wall_seconds']:.0f} s",
-             f"- Command: `{info['command']}`",
-             f"- Written {info['created']} by kagdigits {info['version']}"]
+             f"images of {shape}"]
+    if info.get("merged"):
+        lines += [f"- Merged from {len(info['merged'])} reports (device "
+                  f"{', '.join(sorted(set(devices)))}; wall time {info['wall_seconds']:.0f} s "
+                  "in all):",
+                  *(f"  - {m['folder']}: {', '.join(m['models'])}; `{m['command']}`; "
+                    f"{m['backend']}, wall time {m['wall_seconds']:.0f} s; written "
+                    f"{m['created']}" for m in info["merged"])]
+    else:
+        lines += [f"- Backend: {info['backend']}; device {', '.join(sorted(set(devices)))}; "
+                  f"wall time {info['wall_seconds']:.0f} s",
+                  f"- Command: `{info['command']}`",
+                  f"- Written {info['created']} by kagdigits {info['version']}"]
     if info.get("rebuilt_from"):
         lines.append(f"- Rebuilt without retraining from: {', '.join(info['rebuilt_from'])}")
     if info.get("interrupted"):
         lines.append(f"- **Interrupted**: {info['interrupted']}")
     return "\n".join(lines)
+
+
+def epochs_text(row):
+    """The epochs a model ran over its seeds: ``"5"`` when every seed ran as many, else
+    ``"4.5 (4–5)"`` (mean, min–max)."""
+    if row.epochs_min == row.epochs_max:
+        return f"{row.epochs_min}"
+    return f"{row.epochs_mean:.1f} ({row.epochs_min}–{row.epochs_max})"
+
+
+def _seeds_text(seeds):
+    """How the models were seeded, e.g. ``"Each model fitted once per seed (0, 1, 2)"``."""
+    lists = {tuple(s) for s in seeds.values()}
+    if len(lists) == 1:
+        only = ", ".join(map(str, lists.pop()))
+        return f"Each model fitted once per seed ({only})"
+    return "Fitted " + "; ".join(f"{model} with seed{'s' if len(s) > 1 else ''} "
+                                 f"{', '.join(map(str, s))}" for model, s in seeds.items())
 
 
 def write_report(folder, study):
@@ -58,20 +128,19 @@ def _compare_report(folder, study):
     best = best_model(summary)
     best_row = summary[summary["model"] == best].iloc[0]
     rows = [(r.model, f"{r.params:,}", _pm(r.test_acc, r.test_acc_pm),
-             _pm(r.train_acc, r.train_acc_pm),
-             f"{r.epochs_mean:.1f} ({r.epochs_min}–{r.epochs_max})", f"{r.train_seconds:.1f}")
+             _pm(r.train_acc, r.train_acc_pm), epochs_text(r), f"{r.train_seconds:.1f}")
             for r in summary.itertuples()]
-    seeds = sorted(runs["seed"].unique())
     parts = [
         f"# Model comparison: {', '.join(summary['model'])}", "", _about(info, runs["device"]),
-        f"- Each model fitted once per seed ({', '.join(map(str, seeds))}) on the same "
-        "train/test split; the estimator's stratified validation split (for early "
-        "stopping and the valid curves) is the same for every fit",
+        f"- {_seeds_text(seeds_by_model(runs))} on the same train/test split; the "
+        "estimator's stratified validation split (for early stopping and the valid curves) "
+        "is the same for every fit",
         "", f"**Best model: {best}**, test accuracy {_pm(best_row.test_acc, best_row.test_acc_pm)}"
         f" (mean ± 1.96·std over {best_row.seeds} seed{'s' if best_row.seeds > 1 else ''}).", "",
         markdown_table(["model", "parameters", "test accuracy", "train accuracy",
-                        "epochs run (min–max)", "train time (s)"], rows, "lrrrrr"), "",
-        "± is 1.96 × the sample standard deviation over seeds. Train accuracy: the final "
+                        "epochs run", "train time (s)"], rows, "lrrrrr"), "",
+        "± is 1.96 × the sample standard deviation over seeds. Epochs run: mean (min–max) "
+        "over seeds when they differ. Train accuracy: the final "
         "(kept) weights on all training images. Train time: mean per fit (fits run at the "
         "same time share the machine).", "",
         "## Training curves", "", f"![Training curves]({_curves(folder, study)})", "",

@@ -1,0 +1,103 @@
+"""List the training run folders in runs/, or remove them.
+
+`kagdigits runs` lists every run: its id, model, start time (UTC), epochs trained (summed
+over an ensemble's members), state (finished: it holds model.kd; unfinished: it can be
+resumed with --resume), size on disk and best validation accuracy.
+
+`kagdigits runs clean RUN_ID ...` removes the runs named; `--older-than 7d` those started
+more than 7 days ago (units m, h, d, w); `--all` every run. Nothing is removed otherwise;
+`--dry-run` only lists what would go.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from kagdigits.cli.args import plural
+
+HELP = "list the training runs in runs/ (model, epochs, state, size) or remove them"
+HEADER = ["run", "model", "started (UTC)", "epochs", "state", "size", "valid_acc"]
+
+
+def add_arguments(parser):
+    parser.add_argument("--dir", type=Path, default=Path("runs"),
+                        help="the folder of the runs, default runs/")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    clean = actions.add_parser("clean", help="remove runs: those named, --older-than AGE "
+                                             "or --all", description=__doc__)
+    clean.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to remove")
+    clean.add_argument("--older-than", metavar="AGE",
+                       help="remove the runs started more than AGE ago, e.g. 7d, 12h, 30m, 2w")
+    clean.add_argument("--all", action="store_true", help="remove every run")
+    clean.add_argument("--dry-run", action="store_true",
+                       help="list what would be removed, remove nothing")
+    clean.add_argument("--dir", type=Path, default=argparse.SUPPRESS,
+                       help="the folder of the runs, default runs/")
+
+
+def human_size(n_bytes):
+    """``1536`` -> ``"1.5 KB"`` (powers of 1,000, as ``ls -h --si``)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1000 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    return None  # not reached
+
+
+def table_rows(runs):
+    """The listing's rows, one per :class:`~kagdigits.runs.folders.RunInfo`."""
+    return [[r.path.name, r.model, time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.started)),
+             str(r.epochs), r.state, human_size(r.size),
+             "-" if r.valid_acc is None else f"{r.valid_acc:.4f}"] for r in runs]
+
+
+def selected(args, runs):
+    """The runs ``clean`` removes."""
+    from kagdigits.errors import KagdigitsError
+    from kagdigits.runs.folders import parse_age
+
+    if not (args.run_ids or args.older_than or args.all):
+        raise KagdigitsError("say which runs to remove: RUN_ID ..., --older-than AGE "
+                             "(e.g. 7d) or --all")
+    by_name = {r.path.name: r for r in runs}
+    unknown = [name for name in args.run_ids if name not in by_name]
+    if unknown:
+        raise KagdigitsError(f"no run {unknown[0]!r} in {args.dir}/; `kagdigits runs` lists "
+                             "them")
+    chosen = {name: by_name[name] for name in args.run_ids}
+    if args.older_than:
+        cutoff = time.time() - parse_age(args.older_than)
+        chosen.update({r.path.name: r for r in runs if r.started < cutoff})
+    if args.all:
+        chosen = by_name
+    return list(chosen.values())
+
+
+def run(args):
+    from kagdigits.cli.submissions import format_table
+    from kagdigits.runs.folders import list_runs, remove_runs
+
+    runs = list_runs(args.dir)
+    if args.action != "clean":
+        if not runs:
+            print(f"No runs in {args.dir}/.")
+            return 0
+        print(format_table(HEADER, table_rows(runs)))
+        total = sum(r.size for r in runs)
+        print(f"{plural(len(runs), 'run')}, {human_size(total)} in "
+              f"{args.dir}/ (remove some with: kagdigits runs clean --older-than 7d)")
+        return 0
+    chosen = selected(args, runs)
+    if not chosen:
+        print(f"No run in {args.dir}/ matches; nothing removed.")
+        return 0
+    size = human_size(sum(r.size for r in chosen))
+    if args.dry_run:
+        print("\n".join(str(r.path) for r in chosen))
+        print(f"Would remove {plural(len(chosen), 'run')}, {size} (--dry-run: nothing "
+              "removed).")
+        return 0
+    remove_runs(chosen)
+    print(f"Removed {plural(len(chosen), 'run')} ({size}) from "
+          f"{args.dir}/.")
+    return 0

@@ -1,0 +1,85 @@
+"""What the estimators print while they work: epoch tables without colour codes where no
+terminal shows them, and progress bars for long predictions and for ensembles.
+
+Colour (skorch's ``PrintLog`` marks the best epoch's values in ANSI colours): off when
+``NO_COLOR`` is set (https://no-color.org), on when ``FORCE_COLOR`` is set, else on only
+when stdout is a terminal or a Jupyter kernel (which shows the colours); so a log file
+gets plain text.
+"""
+
+import os
+import re
+import sys
+
+from skorch.callbacks import Callback, PrintLog
+from tqdm.auto import tqdm
+
+#: A progress bar appears only after this many seconds (short calls show nothing).
+BAR_DELAY = 2.0
+#: The ANSI escape sequences skorch writes.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def use_colour(stream=None):
+    """Whether to write ANSI colours to ``stream`` (default: stdout); see the module doc."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    stream = stream or sys.stdout
+    if "ipykernel" in sys.modules:
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class EpochTable(PrintLog):
+    """skorch's ``PrintLog`` (the per-epoch table), in colour only where it is shown
+    (:func:`use_colour`); the same table as plain text elsewhere."""
+
+    def table(self, row):
+        text = super().table(row)
+        return text if self.sink is not print or use_colour() else ANSI.sub("", text)
+
+
+def progress(iterable=None, *, total=None, unit="it", desc=None, leave=False):
+    """A tqdm bar on stderr that appears only after :data:`BAR_DELAY` seconds."""
+    return tqdm(iterable, total=total, unit=unit, desc=desc, leave=leave, delay=BAR_DELAY,
+                dynamic_ncols=True, file=sys.stderr)
+
+
+def prediction_progress(outputs, n_rows, verbose):
+    """``outputs`` (the network's outputs, batch by batch) counted in a bar over ``n_rows``
+    images when ``verbose >= 2``; unchanged otherwise."""
+    if verbose < 2:
+        yield from outputs
+        return
+    with progress(total=n_rows, unit="img", desc="predict") as bar:
+        for batch in outputs:
+            bar.update(len(batch))
+            yield batch
+
+
+class MemberProgress(Callback):
+    """Shows a training member's epochs on an ensemble's bar (``bar``: set while it trains,
+    ``None`` afterwards, so the fitted member pickles)."""
+
+    def __init__(self, label="", bar=None):
+        self.label = label
+        self.bar = bar
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.bar is None:
+            return
+        row = net.history[-1]
+        score = f", valid_acc {row['valid_acc']:.4f}" if row.get("valid_acc") is not None else ""
+        self.bar.set_postfix_str(f"{self.label}: epoch {row['epoch']}/{net.max_epochs}{score}")
+
+
+def member_summary(index, total, member, seconds):
+    """One line on a finished ensemble member: its epochs, best validation accuracy, time."""
+    history = member.history
+    scores = [row["valid_acc"] for row in history if row.get("valid_acc") is not None]
+    best = f", best valid_acc {max(scores):.4f}" if scores else ""
+    return (f"Ensemble member {index}/{total} ({type(member).__name__}, seed "
+            f"{member.random_state}): {len(history)} epochs{best}, {seconds:.1f} s")
