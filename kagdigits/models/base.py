@@ -10,7 +10,7 @@ tensors (:mod:`kagdigits.models.batching`), mixed precision and ``channels_last`
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit, unpack_data
+from skorch.dataset import ValidSplit, get_len, unpack_data
 from skorch.utils import TeeGenerator
 
 from kagdigits.errors import choose
@@ -18,6 +18,7 @@ from kagdigits.models.augment import augmented, make_augment
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
 from kagdigits.models.inputs import to_images, to_labels
+from kagdigits.models.progress import EpochTable, prediction_progress
 from kagdigits.models.schedules import lr_schedule_callbacks
 
 #: ``precision`` value -> autocast dtype (None: no autocast).
@@ -139,7 +140,8 @@ class DigitClassifier(NeuralNetClassifier):
             self.__dict__["device"] = "auto"
 
     def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
+        callbacks = [(name, EpochTable() if name == "print_log" else callback)
+                     for name, callback in super().get_default_callbacks()]
         callbacks.extend(lr_schedule_callbacks(self))
         if self.patience is not None and self.train_split is not None:
             callbacks.append(("early_stopping", EarlyStopping(
@@ -196,6 +198,12 @@ class DigitClassifier(NeuralNetClassifier):
                            default=0)
             epochs = max(self.max_epochs - restored, 0)
         return super().fit_loop(X, y, epochs=epochs, **kwargs)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        """skorch's batch-by-batch forward pass; with ``verbose >= 2`` a prediction longer
+        than a few seconds shows a progress bar (:mod:`kagdigits.models.progress`)."""
+        outputs = super().forward_iter(X, training=training, device=device)
+        return prediction_progress(outputs, get_len(X), 0 if training else self.verbose)
 
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
