@@ -2,6 +2,7 @@
 naming new files and folders so that none is ever taken twice."""
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -52,6 +53,43 @@ def _umask_mode(mode=0o666):
     return mode & ~umask
 
 
+#: ``os.link`` errors that mean "this file system has no hard links" (FAT, exFAT, many
+#: network and FUSE mounts).
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def _rename_new(tmp, path):
+    """Move the finished file ``tmp`` to ``path``, which must not exist: never overwrites.
+
+    A hard link fails if ``path`` appeared meanwhile. Where the file system has no hard
+    links, the name is claimed by creating ``path`` exclusively (``O_EXCL``, so a file
+    that appeared meanwhile is kept) and the finished file is renamed onto that claim.
+    """
+    try:
+        os.link(tmp, path)  # fails, instead of clobbering, if path appeared meanwhile
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        _claim_and_rename(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _claim_and_rename(tmp, path):
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise _exists_error(path) from None
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # our empty claim, not someone's file
+        raise
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
     """Open a temporary file next to ``path``; rename it onto ``path`` on success.
@@ -74,11 +112,7 @@ def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
         if overwrite:
             os.replace(tmp, path)
         else:
-            try:
-                os.link(tmp, path)  # fails, instead of clobbering, if path appeared meanwhile
-            except FileExistsError:
-                raise _exists_error(path) from None
-            os.unlink(tmp)
+            _rename_new(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
