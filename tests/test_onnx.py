@@ -26,15 +26,20 @@ def lenet(digits):
     return LeNet5Classifier(**FP32).fit(X, y)
 
 
+@pytest.fixture(scope="module")
+def exported(lenet, tmp_path_factory):
+    return export_onnx(lenet, tmp_path_factory.mktemp("onnx") / "lenet5.onnx")
+
+
 def run_onnx(path, X):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     pixels = (X.reshape(-1, 1, 28, 28) / np.float32(255)).astype(np.float32)
     return session.run(None, {"pixels": pixels})
 
 
-def test_the_graph_gives_the_estimators_probabilities_at_any_batch_size(lenet, digits, tmp_path):
+def test_the_graph_gives_the_estimators_probabilities_at_any_batch_size(lenet, exported, digits):
     X, _ = digits
-    check = export_onnx(lenet, tmp_path / "lenet5.onnx")
+    check = exported
     assert check.n_images == 256 and check.max_difference <= 1e-4
     assert check.outputs == ("probabilities", "label")
     for rows in (X[:1], X[:7], X[:300]):
@@ -43,8 +48,8 @@ def test_the_graph_gives_the_estimators_probabilities_at_any_batch_size(lenet, d
         assert np.array_equal(labels, lenet.classes_[lenet.predict_proba(rows).argmax(1)])
 
 
-def test_the_file_holds_its_classes_and_input_scaling(lenet, tmp_path):
-    model = onnx.load(export_onnx(lenet, tmp_path / "m.onnx").path)
+def test_the_file_holds_its_classes_and_input_scaling(exported):
+    model = onnx.load(exported.path)
     onnx.checker.check_model(model)
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta["classes"]) == list(range(10))
