@@ -93,11 +93,12 @@ def seen_image(driver):
     return np.asarray(rgba, dtype=np.uint8).reshape(28, 28, 4)[..., 0]
 
 
-def wait_for_answer(driver, previous_ink=None):
+def wait_for_answer(driver):
+    """Until the page shows an answer: the seen image and every model's label."""
     def answered(d):
         ink = d.find_element(By.ID, "seen").get_attribute("data-ink")
         labels = [c.get_attribute("data-label") for c in d.find_elements(By.CSS_SELECTOR, ".card")]
-        return ink not in (None, previous_ink) and all(labels) and ink
+        return ink is not None and all(labels)
     return WebDriverWait(driver, 30).until(answered)
 
 
