@@ -118,6 +118,41 @@ def _load_idx_dataset(found):
                    X_test, _idx_labels(found["test_labels"], len(X_test)))
 
 
+#: The only globals a CIFAR-10 python batch may name: numpy arrays and their dtypes
+#: (``_codecs.encode`` rebuilds bytes in protocol-2 pickles).
+CIFAR_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, strings, bytes and numpy arrays, nothing else:
+    a planted batch cannot run code."""
+
+    def find_class(self, module, name):
+        if (module, name) not in CIFAR_GLOBALS:
+            raise _Refused(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle naming a global outside :data:`CIFAR_GLOBALS`."""
+
+
+def _unpickle_batch(path):
+    with open(path, "rb") as f:
+        try:
+            return _BatchUnpickler(f, encoding="latin1").load()
+        except _Refused as exc:
+            raise InputError(
+                f"{path}: refused: a CIFAR-10 batch holds only dicts, lists, numbers, "
+                f"strings and numpy arrays, but this file asks for {exc}, and loading it "
+                "could run code; delete it and download the data again") from None
+
+
 def _cifar_batch(path):
     """One batch of CIFAR-10: python pickle (``data_batch_1``) or binary (``..._1.bin``)."""
     try:
@@ -128,13 +163,17 @@ def _cifar_batch(path):
             rows = rows.reshape(-1, 3073)
             images, labels = rows[:, 1:], rows[:, 0]
         else:
-            with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+            batch = _unpickle_batch(path)
             images = np.asarray(batch["data"], dtype=np.uint8)
             labels = np.asarray(batch["labels"])
+            if labels.dtype.kind not in "iu":
+                raise ValueError(f"labels of type {labels.dtype}, expected integers")
             if images.ndim != 2 or images.shape[1] != 3072:
                 raise ValueError(f"data of shape {images.shape}, expected (n, 3072)")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            pickle.UnpicklingError) as exc:
         raise InputError(f"{path}: not a readable CIFAR-10 batch ({exc}); "
                          "download the data again") from None
     return images.reshape(-1, 3, 32, 32), _checked_labels(path, labels, len(images))
