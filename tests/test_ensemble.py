@@ -148,12 +148,15 @@ def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, cap
                  str(test), "--epochs", "1", "--set", "n_members=2", "--set", "member=lenet5",
                  "--set", "member_params={'batch_size': 64}", "--out", "subs"]) == 0
     out = capsys.readouterr().out
-    assert "Ensemble member 2/2: LeNet5Classifier (seed 1)" in out
-    assert "epochs run: 2" in out
+    assert "Ensemble member 2/2 (LeNet5Classifier, seed 1): 1 epoch, best valid_acc" in out
+    assert "Summary: 2 members; epochs run per member: 1, 1 (2 in all); members' best " \
+           "validation accuracy" in out and "the ensemble itself has no validation score" in out
+    assert " on auto..." not in out and "Training ensemble (EnsembleClassifier) on " in out
     written = out.strip().splitlines()[-1]
     assert written.startswith("subs/ensemble-") and len(read_labels_csv(written, 100)) == 100
     [run] = (tmp_path / "runs").iterdir()
-    assert sorted(p.name for p in run.iterdir()) == ["member-01", "member-02", "run.json"]
+    # finished: the members' checkpoints (member-01/, member-02/) gave way to the model file
+    assert sorted(p.name for p in run.iterdir()) == ["model.kd", "result.json", "run.json"]
 
 
 class CtrlCInMember(Callback):

@@ -174,6 +174,10 @@ def test_cli_resume_refuses_changed_data_another_command_and_unknown_runs(
     assert main(["submission", "--train", str(train), "--test", str(test), "--epochs", "1"]) == 0
     [run] = (tmp_path / "runs").iterdir()
     capsys.readouterr()
+    assert main(["submission", "--resume", run.name]) == 2  # finished: nothing to resume
+    assert f"run {run.name} has finished; its model is runs/{run.name}/model.kd" in \
+        capsys.readouterr().err
+    (run / "model.kd").unlink()  # as if it had not finished, to check the other refusals
     assert main(["fit", "--resume", run.name, "--save", "m.kd"]) == 2
     assert f"resume it with: kagdigits submission --resume {run.name}" in capsys.readouterr().err
     assert main(["submission", "--resume", run.name[:-1]]) == 2

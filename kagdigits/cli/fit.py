@@ -25,6 +25,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    from kagdigits.cli.outcome import summary_line, training_line
     from kagdigits.cli.training import (
         build_estimator,
         fit_in_run,
@@ -43,8 +44,8 @@ def run(args):
     source = load_training_data(config, need_test=False)
     X, y = source.X_train, source.y_train
     print(f"Train: {source.train_path} ({len(X):,} rows)")
-    print(f"Training {config.model} ({type(estimator).__name__}) on {estimator.device}...")
+    print(training_line(config.model, estimator))
     start = time.perf_counter()
     fit_in_run(config, estimator, X, y, run_dir)
-    print(f"Trained {len(estimator.history)} epochs in {time.perf_counter() - start:.1f} s")
+    print(summary_line(estimator, time.perf_counter() - start))
     print(save_model(estimator, save, overwrite=args.force))

@@ -1,7 +1,11 @@
 """Predict test.csv with a model saved by `kagdigits fit --save` and write a new submission.
 
 The model file is read without unpickling anything; a model trained on a GPU runs on
-the CPU here if no GPU is available (--device auto).
+the CPU here if no GPU is available (--device auto). Without --test it predicts Kaggle's
+test.csv in data/ (in a Kaggle Notebook: /kaggle/input/digit-recognizer/), else the demo
+set's 1,000 test digits and prints the submission's accuracy on them. The submission gets
+a row in the ledger (submissions/ledger.csv); a run's finished model is
+runs/<run-id>/model.kd.
 """
 
 from pathlib import Path
@@ -11,9 +15,10 @@ HELP = "predict test.csv with a saved .kd model; writes submissions/<model>-<tim
 
 def add_arguments(parser):
     parser.add_argument("--load", type=Path, required=True, metavar="PATH",
-                        help="model file written by `kagdigits fit --save`")
-    parser.add_argument("--test", type=Path, default=Path("data/test.csv"),
-                        help="test CSV (default data/test.csv)")
+                        help="model file written by `kagdigits fit --save` (or a run's "
+                             "runs/<run-id>/model.kd)")
+    parser.add_argument("--test", type=Path,
+                        help="test CSV (default data/test.csv; without it the demo set)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when available), cpu or cuda; default auto")
     parser.add_argument("--out", type=Path, default=Path("submissions"),
@@ -21,15 +26,30 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kagdigits.files.kaggle_csv import read_test_csv
+    import numpy as np
+
+    from kagdigits.cli.outcome import notebook_line, predict_labels
+    from kagdigits.files.sources import load_test_source
     from kagdigits.files.submission import write_submission
+    from kagdigits.kaggle.ledger import record_submission
     from kagdigits.models.device import resolve_device
     from kagdigits.runs.persist import load_model, model_name
 
     resolve_device(args.device)
-    X_test = read_test_csv(args.test)
     estimator = load_model(args.load, device=args.device)
+    source = load_test_source(args.test)
+    if source.is_demo:
+        print("No --test and no Kaggle test.csv in data/: predicting the DEMO set's 1,000 "
+              "test digits (data/demo/test.csv), whose labels are known.")
     name = model_name(estimator)
-    print(f"Model: {args.load} ({name}); test: {args.test} ({len(X_test):,} rows)")
-    print(write_submission(estimator.predict(X_test), args.out, name))
-
+    print(f"Model: {args.load} ({name}); test: {source.test_path} ({len(source.X_test):,} rows)")
+    labels = predict_labels(estimator, source.X_test)
+    path = write_submission(labels, args.out, name)
+    record_submission(path, estimator, model=name, train_seconds=None,
+                      data="demo" if source.is_demo else "")
+    if source.y_test is not None:
+        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
+              f"({len(source.y_test):,} digits)")
+    if line := notebook_line(path, source.is_demo):
+        print(line)
+    print(path)

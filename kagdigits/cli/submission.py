@@ -25,18 +25,10 @@ def add_arguments(parser):
                         help="folder for the submission file, default submissions/")
 
 
-def summary_line(estimator, train_seconds):
-    """``Summary: epochs run: N; best validation accuracy: A; train time: T s``."""
-    history = estimator.history
-    summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
-    if "valid_acc" in history[-1]:
-        summary.insert(1, f"best validation accuracy: {max(history[:, 'valid_acc']):.4f}")
-    return "Summary: " + "; ".join(summary)
-
-
 def run(args):
     import numpy as np
 
+    from kagdigits.cli.outcome import notebook_line, predict_labels, summary_line, training_line
     from kagdigits.cli.training import (
         build_estimator,
         fit_in_run,
@@ -52,11 +44,11 @@ def run(args):
     X, y, X_test = source.X_train, source.y_train, source.X_test
     print(f"Train: {source.train_path} ({len(X):,} rows); test: {source.test_path} "
           f"({len(X_test):,} rows)")
-    print(f"Training {config.model} ({type(estimator).__name__}) on {estimator.device}...")
+    print(training_line(config.model, estimator))
     start = time.perf_counter()
     fit_in_run(config, estimator, X, y, run_dir)
     train_seconds = time.perf_counter() - start
-    labels = estimator.predict(X_test)
+    labels = predict_labels(estimator, X_test)
     path = write_submission(labels, config.out, config.model)
     record_submission(path, estimator, model=config.model, train_seconds=train_seconds,
                       data="demo" if source.is_demo else str(source.train_path))
@@ -64,4 +56,6 @@ def run(args):
     if source.y_test is not None:
         print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
               f"({len(source.y_test):,} digits)")
+    if line := notebook_line(path, source.is_demo):
+        print(line)
     print(path)

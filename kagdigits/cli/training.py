@@ -10,6 +10,7 @@ def run_config(args, **files):
     :class:`~kagdigits.runs.config.RunConfig` from the arguments and ``None``."""
     from kagdigits.runs.checkpoints import find_run_dir
     from kagdigits.runs.config import RunConfig, read_run_config
+    from kagdigits.runs.folders import check_unfinished
 
     if not args.resume:
         config = RunConfig(command=args.command, model=args.model,
@@ -18,6 +19,7 @@ def run_config(args, **files):
                            **{k: None if v is None else str(v) for k, v in files.items()})
         return config, None
     run_dir = find_run_dir(args.resume)
+    check_unfinished(run_dir)
     config = read_run_config(run_dir)
     if config.command != args.command:
         raise KagdigitsError(f"run {run_dir.name} was started by `kagdigits {config.command}`"
@@ -55,6 +57,7 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
     from kagdigits.models import is_ensemble
     from kagdigits.runs.checkpoints import fit_run, saved_epochs
     from kagdigits.runs.config import check_same_data, saved_hardware, start_run
+    from kagdigits.runs.folders import finish_run
 
     hardware = estimator.initialize().hardware_summary()
     resume = run_dir is not None
@@ -69,7 +72,10 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
         run_dir = start_run(config, X, y, hardware)
     hint = f"resume with: kagdigits {config.command} --resume {run_dir.name}"
     print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
-    return fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
+    fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
+    model = finish_run(estimator, run_dir)  # keeps the model, drops the epoch states
+    print(f"Model: {model} (use with: kagdigits predict --load {model})")
+    return estimator
 
 
 def load_training_data(config, need_test=True):

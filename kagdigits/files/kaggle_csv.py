@@ -36,24 +36,49 @@ def pixel_columns(n_pixels=N_PIXELS):
     return [f"pixel{i}" for i in range(n_pixels)]
 
 
+#: Separators a spreadsheet may have used instead of commas, as the error names them.
+OTHER_SEPARATORS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
+#: Fewer pixels than this per row are not an image.
+MIN_PIXELS = 4
+
+
+def _first_line(path):
+    """The first line of ``path`` as text, whatever its line end (LF, CRLF or CR alone)."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_HEADER_BYTES)
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    if not ends and len(data) >= MAX_HEADER_BYTES:
+        raise InputError(f"{path}: the first line is longer than {MAX_HEADER_BYTES:,} "
+                         "characters, so it is not a Kaggle CSV header; check the file")
+    line = data[:min(ends)] if ends else data
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: is UTF-16 text; save it as UTF-8 CSV (comma-separated)")
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is not a UTF-8 text CSV file (is it zipped or compressed? "
+                         "unpack it first)") from None
+
+
 def _read_header(path):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; check the path (Kaggle files go in data/)")
-    with open(path, "rb") as f:
-        line = f.readline(MAX_HEADER_BYTES)
+    line = _first_line(path)
     try:
-        line = line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: is not a UTF-8 text CSV file (is it zipped or compressed? "
-                         "unpack it first)") from None
-    if len(line) >= MAX_HEADER_BYTES:
-        raise InputError(f"{path}: the first line is longer than {MAX_HEADER_BYTES:,} "
-                         "characters, so it is not a Kaggle CSV header; check the file")
-    header = next(csv.reader([line]), None)
+        header = next(csv.reader([line]), None)
+    except csv.Error as exc:
+        raise InputError(f"{path}: the header line is not CSV ({exc}); "
+                         "check the file") from None
     if not header or not "".join(header).strip():
         raise InputError(f"{path}: the file is empty or starts with a blank line; "
                          "download it again")
+    if len(header) == 1:
+        found = [name for sep, name in OTHER_SEPARATORS.items() if sep in line]
+        if found:
+            raise InputError(f"{path}: the header is separated by {found[0]}, not commas; "
+                             "save the file as CSV with commas (a Kaggle file is "
+                             "label,pixel0,...,pixel783)")
     return header
 
 
@@ -121,17 +146,30 @@ def _first_bad_cell(path, columns, limits, skip_rows):
         else:
             return None
         reader = csv.reader(_chain_first(line, f))
-        for row in reader:
+        try:
+            for row in reader:
+                if bad := _bad_row(row, line_no + reader.line_num - 1, columns, limits):
+                    return bad
+        except csv.Error as exc:
             at = line_no + reader.line_num - 1
-            if not row:
-                continue
-            if len(row) != len(columns):
-                return (f"line {at} has {len(row)} values, expected {len(columns)} "
-                        f"(one per header column)")
-            for column, text, hi in zip(columns, row, limits, strict=True):
-                if not (_INTEGER.fullmatch(text) and 0 <= int(text) <= hi):
-                    shown = "an empty cell" if not text.strip() else repr(text)
-                    return f"line {at}, column {column}: {shown} is not an integer 0..{hi}"
+            if "field larger" in str(exc):
+                return (f"line {at} has a value longer than {csv.field_size_limit():,} "
+                        "characters, expected integers 0..255")
+            return f"line {at} is not CSV ({exc})"
+    return None
+
+
+def _bad_row(row, at, columns, limits):
+    """What is wrong with ``row`` (line ``at``), or ``None``."""
+    if not row:
+        return None
+    if len(row) != len(columns):
+        return f"line {at} has {len(row)} values, expected {len(columns)} (one per header column)"
+    for column, text, hi in zip(columns, row, limits, strict=True):
+        if len(text) > 40 or not (_INTEGER.fullmatch(text) and 0 <= int(text) <= hi):
+            shown = ("an empty cell" if not text.strip() else repr(text) if len(text) <= 40
+                     else f"a value of {len(text):,} characters")
+            return f"line {at}, column {column}: {shown} is not an integer 0..{hi}"
     return None
 
 
@@ -205,6 +243,9 @@ def read_train_csv(path):
     y : ndarray of int64, shape (n,)
     """
     header = _read_header(path)
+    if header[0].strip() == "pixel0":
+        raise InputError(f"{path}: has no label column (its header starts with pixel0): is "
+                         "this the test file? pass the train file (label,pixel0,...) instead")
     image_shape_of_flat_or_error(path, len(header) - 1)
     expected = ["label", *pixel_columns(len(header) - 1)]
     _check_header(path, header, expected, "train")
@@ -228,6 +269,8 @@ def read_test_csv(path):
 def image_shape_of_flat_or_error(path, n_pixels):
     """The image shape of ``n_pixels`` columns, or an error naming ``path``."""
     try:
+        if n_pixels < MIN_PIXELS:
+            raise InputError("too few pixels")
         return image_shape_of_flat(n_pixels)
     except InputError:
         raise InputError(

@@ -4,12 +4,14 @@
 -> a :class:`Source` of uint8 images (n, C, H, W), labels, and what they are.
 """
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kagdigits.errors import InputError
+from kagdigits.files.atomic import atomic_write
 from kagdigits.files.datasets import DATASET_NAMES, dataset_name, load_dataset
 from kagdigits.files.demo import DEMO_DIR, build_demo
 from kagdigits.files.images import as_image_array
@@ -18,15 +20,20 @@ from kagdigits.files.submission import read_labels_csv
 
 #: Where Kaggle's train.csv and test.csv are looked for.
 KAGGLE_DIR = Path("data")
+#: The root of a Kaggle Notebook's file system: the competition's files are in
+#: ``input/digit-recognizer/``, and ``working/submission.csv`` is what a notebook submits.
+KAGGLE_ROOT = Path("/kaggle")
+NOTEBOOK_SUBMISSION = "submission.csv"
 
 
 @dataclass
 class Source:
-    """Labelled train images; test images (``None``: not read) and their labels (``None``:
-    unknown); a one-line description; the files read (``None`` for arrays); demo or not."""
+    """Labelled train images (``None``: not read, see :func:`load_test_source`); test images
+    (``None``: not read) and their labels (``None``: unknown); a one-line description; the
+    files read (``None`` for arrays); demo or not."""
 
-    X_train: np.ndarray
-    y_train: np.ndarray
+    X_train: np.ndarray | None
+    y_train: np.ndarray | None
     X_test: np.ndarray | None
     y_test: np.ndarray | None
     description: str
@@ -35,9 +42,33 @@ class Source:
     is_demo: bool = False
 
 
-def kaggle_files(folder=KAGGLE_DIR):
-    """The paths of Kaggle's ``train.csv`` and ``test.csv`` in ``folder``."""
-    return Path(folder) / "train.csv", Path(folder) / "test.csv"
+def kaggle_files(folder=None):
+    """The paths of Kaggle's ``train.csv`` and ``test.csv`` in ``folder`` (default:
+    :func:`kaggle_folder`)."""
+    folder = kaggle_folder() if folder is None else Path(folder)
+    return folder / "train.csv", folder / "test.csv"
+
+
+def kaggle_folder():
+    """Where Kaggle's files are: ``data/`` when it holds ``train.csv`` or ``test.csv``; else,
+    in a Kaggle Notebook, ``/kaggle/input/digit-recognizer/`` (``KAGGLE_ROOT``); else ``data/``."""
+    if any(p.is_file() for p in kaggle_files(KAGGLE_DIR)):
+        return KAGGLE_DIR
+    notebook = KAGGLE_ROOT / "input" / "digit-recognizer"
+    return notebook if notebook.is_dir() else KAGGLE_DIR
+
+
+def notebook_copy(submission):
+    """In a Kaggle Notebook (``/kaggle/working/`` exists): copy ``submission`` to
+    ``/kaggle/working/submission.csv``, the file the notebook submits, replacing the one
+    there; return its path, or ``None`` outside a notebook."""
+    working = KAGGLE_ROOT / "working"
+    if not working.is_dir():
+        return None
+    target = working / NOTEBOOK_SUBMISSION
+    with open(submission, "rb") as src, atomic_write(target, "wb", overwrite=True) as dst:
+        shutil.copyfileobj(src, dst)
+    return target
 
 
 def read_csv_source(train, test=None, solution=None, description=None, is_demo=False):
@@ -67,11 +98,13 @@ def load_source(data="auto", root="data", need_test=True):
     data : str or Path, default="auto"
         ``"demo"``: the demo set (written once as Kaggle-layout files to ``data/demo/``;
         its test labels are known); ``"kaggle"``: ``data/train.csv`` and ``data/test.csv``
-        (unlabelled); a dataset name of :mod:`kagdigits.files.datasets` (its official
-        test set, from ``root``); a train CSV; or a folder with ``train.csv`` and,
-        optionally, ``test.csv`` and ``solution.csv`` (as ``kagdigits data export``
-        writes). ``"auto"``: ``"kaggle"`` when ``data/train.csv`` (and, with
-        ``need_test``, ``data/test.csv``) exists, else ``"demo"``.
+        (unlabelled; in a Kaggle Notebook whose ``data/`` has neither, the competition's
+        ``/kaggle/input/digit-recognizer/``, see :func:`kaggle_folder`); a dataset name
+        of :mod:`kagdigits.files.datasets` (its official test set, from ``root``); a train
+        CSV; or a folder with ``train.csv`` and, optionally, ``test.csv`` and
+        ``solution.csv`` (as ``kagdigits data export`` writes). ``"auto"``: ``"kaggle"``
+        when its ``train.csv`` (and, with ``need_test``, ``test.csv``) exists, else
+        ``"demo"``.
     root : str or Path, default="data"
         Where the named datasets' files are.
     need_test : bool, default=True
@@ -103,3 +136,18 @@ def load_source(data="auto", root="data", need_test=True):
                          f"{', '.join(n for n in DATASET_NAMES if n != 'demo')}") from None
     arrays = load_dataset(name, root=root)
     return Source(*arrays, f"{name} (from {root}), its own test set")
+
+
+def load_test_source(test=None):
+    """The images to predict: the ``test`` CSV; without one Kaggle's ``test.csv``
+    (:func:`kaggle_folder`); without that the demo set's 1,000 test digits, whose labels
+    are known. ``X_train`` and ``y_train`` are ``None``."""
+    if test is None:
+        test = kaggle_files()[1]
+        if not test.is_file():
+            _, demo_test, demo_solution = build_demo()
+            X_test = as_image_array(read_test_csv(demo_test))
+            return Source(None, None, X_test, read_labels_csv(demo_solution, len(X_test)),
+                          "the demo set's 1,000 test digits", None, demo_test, True)
+    return Source(None, None, as_image_array(read_test_csv(test)), None, str(test),
+                  None, Path(test))

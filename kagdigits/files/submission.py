@@ -29,6 +29,14 @@ def write_submission(labels, out_dir="submissions", model_name="model"):
                          create=lambda path: write_labels_csv(path, labels))
 
 
+def short(text, most=60):
+    """``text`` cut to about ``most`` characters (``"label,pixel0,pixel1,... (785 columns)"``)
+    so that an error line stays one readable line."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most].rsplit(',', 1)[0]},... ({text.count(',') + 1:,} columns)"
+
+
 def read_labels_csv(path, n_rows=None):
     """Read and validate an ``ImageId,Label`` file (a submission or a solution).
 
@@ -45,7 +53,7 @@ def read_labels_csv(path, n_rows=None):
         raise InputError(f"{path}: the file is empty; write it again with kagdigits")
     header = [cell.strip() for cell in rows[0]]
     if header != ["ImageId", "Label"]:
-        raise InputError(f"{path}: line 1: header is {','.join(rows[0])!r}, "
+        raise InputError(f"{path}: line 1: header is {short(','.join(rows[0]))!r}, "
                          "expected 'ImageId,Label'")
     labels = []
     for line, row in enumerate(rows[1:], start=2):

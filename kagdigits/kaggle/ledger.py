@@ -135,6 +135,10 @@ def describe(value):
 def record_submission(file, estimator, *, model, train_seconds, data, ledger=None):
     """Add the row of a newly written submission ``file`` to the ledger next to it.
 
+    ``params`` holds the parameters the user set (those that differ from the model's
+    defaults, without the checkpoint callbacks training adds); ``valid_acc`` stays empty
+    for an ensemble, whose members each score a validation split of their own.
+
     Parameters
     ----------
     file : path
@@ -143,7 +147,8 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
         The fitted estimator that predicted it.
     model : str
         Its registry name.
-    train_seconds : float
+    train_seconds : float or None
+        ``None``: not trained here (a loaded model).
     data : str
         ``"demo"`` for the demo set, else the train file.
     ledger : path, default=None
@@ -154,12 +159,16 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
 
     ledger = Path(ledger) if ledger is not None else ledger_path(Path(file).parent)
     history = estimator.history
-    valid_acc = (f"{max(history[:, 'valid_acc']):.4f}"
-                 if len(history) and "valid_acc" in history[-1] else "")
-    params = json.dumps(non_default_params(estimator), default=describe, sort_keys=True)
+    valid_acc = (f"{max(history[:, 'valid_acc']):.4f}" if len(history) and not
+                 hasattr(estimator, "members_") and "valid_acc" in history[-1] else "")
+    # only what the user set: the checkpoint callbacks the CLI adds differ run by run
+    params = {name: value for name, value in non_default_params(estimator).items()
+              if name not in ("callbacks", "member_callbacks")}
+    params = json.dumps(params, default=describe, sort_keys=True)
+    seconds = "" if train_seconds is None else f"{train_seconds:.3f}"
     try:
         append_row(ledger, file=file_entry(ledger, file), written_at=utc_now(), model=model,
-                   params=params, valid_acc=valid_acc, train_seconds=f"{train_seconds:.3f}",
+                   params=params, valid_acc=valid_acc, train_seconds=seconds,
                    device=estimator.hardware_summary(), data=data, version=__version__)
     except KagdigitsError as exc:
         raise KagdigitsError(f"{file} was written, but the ledger was not updated: {exc}") from exc

@@ -40,10 +40,18 @@ def _arrays_of(dataset):
                             for v in (X, y)):
         return None
     try:
-        X, y = torch.as_tensor(X), None if y is None else torch.as_tensor(y)
+        X, y = _as_tensor(X), None if y is None else _as_tensor(y)
     except TypeError:  # e.g. an object array
         return None
     return X, y, index
+
+
+def _as_tensor(values):
+    """``values`` as a tensor sharing its memory; a read-only array (pandas 3 hands those
+    out, copy-on-write) is copied first, as torch cannot share memory it may not write."""
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()
+    return torch.as_tensor(values)
 
 
 def _fits_on(device, nbytes):

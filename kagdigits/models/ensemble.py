@@ -17,6 +17,7 @@ from skorch.history import History
 from kagdigits.errors import InputError
 from kagdigits.models.augment import Augment
 from kagdigits.models.inputs import to_images
+from kagdigits.models.progress import fit_in_turn, member_progress
 from kagdigits.registry import get_model_class, register_model
 
 #: Rows augmented at a time for test-time augmentation.
@@ -87,7 +88,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         of pseudo-labelling); e.g. a checkpoint per member
         (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
     verbose : int, default=1
-        1: a line per member and the members' epoch tables; 0: silent.
+        1: a progress bar over the members (with the training member's epoch) and a line
+        per finished member; 2: also the members' epoch tables and a bar over the members
+        while predicting; 0: silent.
 
     Attributes
     ----------
@@ -161,12 +164,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose:
             print(estimated_cost(members, X), flush=True)
         if self.n_jobs is None:
-            for i, member in enumerate(members):
-                if self.verbose:
-                    print(f"Ensemble member {i + 1}/{len(members)}: {type(member).__name__} "
-                          f"(seed {member.random_state})", flush=True)
-                member.fit(X, y)
-            return members
+            return fit_in_turn(members, X, y, self.verbose)
         from joblib import Parallel, delayed
 
         return Parallel(n_jobs=self.n_jobs)(delayed(_fit)(member, X, y) for member in members)
@@ -219,10 +217,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         X = to_images(X)
         total, count = 0, 0
-        for view in self._views(X):
-            for member in self.members_:
-                total = total + member.predict_proba(view)
-                count += 1
+        pairs = ((view, member) for view in self._views(X) for member in self.members_)
+        n_pairs = (1 + (self.tta or 0)) * len(self.members_)
+        for view, member in member_progress(pairs, n_pairs, self.verbose):
+            total = total + member.predict_proba(view)
+            count += 1
         return total / count
 
     def predict(self, X):
@@ -235,6 +234,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         return History([{**row, "member": i} for i, member in enumerate(self.members_)
                         for row in member.history])
+
+    #: skorch's name for the same (``net.history_``).
+    history_ = history
 
 
 def _fit(member, X, y):

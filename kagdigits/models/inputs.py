@@ -5,12 +5,31 @@ float pixels are used exactly as given (you have scaled them yourself, e.g. with
 ``StandardScaler`` in a ``Pipeline``).
 """
 
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
+import sklearn
+import skorch
+import torch
 
+import kagdigits
 from kagdigits.errors import InputError
 from kagdigits.files.images import as_image_array
+
+#: Libraries whose frames a warning skips to reach the user's line (kagdigits, skorch,
+#: scikit-learn, torch).
+LIBRARY_DIRS = tuple(str(Path(m.__file__).parent) for m in (kagdigits, skorch, sklearn, torch))
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` of the first caller outside :data:`LIBRARY_DIRS`, so that a
+    warning points at the user's line, not at skorch's or scikit-learn's."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def to_images(X):
@@ -49,7 +68,7 @@ def to_images(X):
         warnings.warn(
             "float pixels look like 0..255 values; they are used as given. "
             "Pass them as integers (e.g. .astype('uint8')) to have them scaled to 0..1",
-            stacklevel=3)
+            stacklevel=caller_stacklevel())
     return X
 
 

@@ -10,12 +10,15 @@ gets plain text.
 import os
 import re
 import sys
+import time
 
 from skorch.callbacks import Callback, PrintLog
 from tqdm.auto import tqdm
 
 #: A progress bar appears only after this many seconds (short calls show nothing).
 BAR_DELAY = 2.0
+#: ``None``: no bar when stderr is not a terminal (a log file gets no bar), as tqdm does.
+BAR_DISABLE = None
 #: The ANSI escape sequences skorch writes.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -45,7 +48,7 @@ class EpochTable(PrintLog):
 def progress(iterable=None, *, total=None, unit="it", desc=None, leave=False):
     """A tqdm bar on stderr that appears only after :data:`BAR_DELAY` seconds."""
     return tqdm(iterable, total=total, unit=unit, desc=desc, leave=leave, delay=BAR_DELAY,
-                dynamic_ncols=True, file=sys.stderr)
+                dynamic_ncols=True, file=sys.stderr, disable=BAR_DISABLE)
 
 
 def prediction_progress(outputs, n_rows, verbose):
@@ -82,4 +85,42 @@ def member_summary(index, total, member, seconds):
     scores = [row["valid_acc"] for row in history if row.get("valid_acc") is not None]
     best = f", best valid_acc {max(scores):.4f}" if scores else ""
     return (f"Ensemble member {index}/{total} ({type(member).__name__}, seed "
-            f"{member.random_state}): {len(history)} epochs{best}, {seconds:.1f} s")
+            f"{member.random_state}): {len(history)} epoch{'s' if len(history) != 1 else ''}"
+            f"{best}, {seconds:.1f} s")
+
+
+def fit_in_turn(members, X, y, verbose=1):
+    """Fit ``members`` one after another; return them.
+
+    ``verbose >= 1``: a bar over the members finished (with the ETA; the current member's
+    epoch and validation accuracy beside it) and a line per finished member
+    (:func:`member_summary`); ``verbose >= 2`` also the members' epoch tables.
+    """
+    if not verbose:
+        for member in members:
+            member.fit(X, y)
+        return members
+    with progress(total=len(members), unit="member", desc="ensemble", leave=True) as bar:
+        for i, member in enumerate(members, start=1):
+            label = f"member {i}/{len(members)} (seed {member.random_state})"
+            watcher = MemberProgress(label, bar)
+            member.set_params(verbose=verbose - 1,
+                              callbacks=[*(member.callbacks or []), ("progress", watcher)])
+            bar.set_postfix_str(label)
+            start = time.perf_counter()
+            try:
+                member.fit(X, y)
+            finally:
+                watcher.bar = None
+            bar.write(member_summary(i, len(members), member, time.perf_counter() - start),
+                      file=sys.stdout)
+            bar.update()
+    return members
+
+
+def member_progress(pairs, total, verbose):
+    """The ``total`` (view, member) ``pairs`` an ensemble predicts, counted in a bar when
+    ``verbose >= 2``."""
+    if verbose < 2:
+        return pairs
+    return progress(pairs, total=total, unit="member", desc="ensemble predict")

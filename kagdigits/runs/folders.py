@@ -31,9 +31,12 @@ UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def best_valid_acc(histories):
-    """The best ``valid_acc`` over a list of skorch histories (lists of dicts), or ``None``."""
-    values = [row["valid_acc"] for history in histories for row in history
-              if row.get("valid_acc") is not None]
+    """The best ``valid_acc`` of one network's history (a list with one list of dicts), or
+    ``None``: also for an ensemble (several histories), whose members each score their own
+    validation split, so that no figure of the ensemble itself exists."""
+    if len(histories) != 1:
+        return None
+    values = [row["valid_acc"] for row in histories[0] if row.get("valid_acc") is not None]
     return max(values) if values else None
 
 

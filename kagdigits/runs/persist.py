@@ -24,8 +24,9 @@ from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
 
 FORMAT = "kagdigits-model"
 VERSION = "1"
-#: Parameters never stored: training aids, and the device (chosen when loading).
-NOT_STORED = ("callbacks", "device")
+#: Parameters never stored: training aids (callbacks, an ensemble's member checkpoints),
+#: and the device (chosen when loading).
+NOT_STORED = ("callbacks", "member_callbacks", "device")
 
 
 def model_name(estimator):
