@@ -242,6 +242,9 @@ def read_train_csv(path):
     y : ndarray of int64, shape (n,)
     """
     header = _read_header(path)
+    if header[0].strip() == "pixel0":
+        raise InputError(f"{path}: has no label column (its header starts with pixel0): is "
+                         "this the test file? pass the train file (label,pixel0,...) instead")
     image_shape_of_flat_or_error(path, len(header) - 1)
     expected = ["label", *pixel_columns(len(header) - 1)]
     _check_header(path, header, expected, "train")
