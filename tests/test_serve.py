@@ -286,6 +286,13 @@ def test_port_in_use_is_one_line(tiny_kd, capsys):
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_bad_port_is_refused_by_the_parser(port, capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--port", port])
+    assert "is not a port number 0..65535" in capsys.readouterr().err
+
+
 def test_the_command_serves_the_newest_model_in_models(tmp_path, tiny_kd):
     """`kagdigits serve` with no --load, as a real process; Ctrl-C stops it cleanly."""
     (tmp_path / "models").mkdir()

@@ -9,11 +9,19 @@ Binds 127.0.0.1 unless --host says otherwise. Needs the serve extra:
 pip install -e ".[serve]" (make serve installs it).
 """
 
+import argparse
 from pathlib import Path
 
 from kagdigits.errors import KagdigitsError
 
 HELP = "serve .kd models on a draw-a-digit web page and an HTTP API"
+
+
+def port(text):
+    """argparse type: a TCP port number 0..65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number 0..65535")
+    return int(text)
 
 
 def add_arguments(parser):
@@ -22,7 +30,7 @@ def add_arguments(parser):
                              "default: the newest in models/")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on, default 127.0.0.1 (this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port, default 8000 (0: any free)")
+    parser.add_argument("--port", type=port, default=8000, help="port, default 8000 (0: any free)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when available), cpu or cuda; default auto")
 
