@@ -1,6 +1,8 @@
 """Writing Kaggle submission files: ``ImageId,Label``, a new file every time."""
 
 import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,38 +39,84 @@ def short(text, most=60):
     return f"{text[:most].rsplit(',', 1)[0]},... ({text.count(',') + 1:,} columns)"
 
 
+#: A labels file larger than this is not a submission (Kaggle's is about 200 KB).
+MAX_LABELS_BYTES = 64 * 2**20
+_LABEL = re.compile(r"[0-9]")
+
+
+def _labels_text(path):
+    """The text of the labels file ``path``; one-line errors for what is not UTF-8 CSV."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path")
+    size = path.stat().st_size
+    if size > MAX_LABELS_BYTES:
+        raise InputError(f"{path}: is {size / 2**20:,.0f} MiB, too large for an ImageId,Label "
+                         "file (Kaggle's is about 200 KB); check the path")
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: is UTF-16 text; save it as UTF-8 CSV")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                         "save the file as UTF-8 CSV") from None
+
+
+def _shown(cell):
+    """``cell`` for an error message: quoted, cut to 20 characters."""
+    return repr(cell) if len(cell) <= 20 else f"{cell[:20]!r}... ({len(cell):,} characters)"
+
+
+def _check_row(row, line, image_id):
+    """What is wrong with data row ``row`` on line ``line`` (ImageId ``image_id``), or ``None``."""
+    if not row or all(not cell.strip() for cell in row):
+        return f"line {line} is blank; remove blank lines"
+    if len(row) != 2:
+        return f"line {line} has {len(row)} columns, expected 2 (ImageId,Label)"
+    got_id, label = (cell.strip(" \t") for cell in row)
+    if got_id != str(image_id):
+        return (f"line {line}: ImageId is {_shown(got_id)}, expected {image_id} "
+                "(ImageIds run 1..n in test-file order)")
+    if not _LABEL.fullmatch(label):
+        return f"line {line}: Label {_shown(label)} is not an integer 0..9 (one ASCII digit)"
+    return None
+
+
+def _read_labels(path, text):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    labels = []
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise InputError(f"{path}: the file is empty; write it again with kagdigits")
+        if [cell.strip() for cell in header] != ["ImageId", "Label"]:
+            raise InputError(f"{path}: line 1: header is {short(','.join(header))!r}, "
+                             "expected 'ImageId,Label'")
+        line = 2  # where the next row starts (a quoted cell may span lines)
+        for row in reader:
+            if bad := _check_row(row, line, len(labels) + 1):
+                raise InputError(f"{path}: {bad}")
+            labels.append(int(row[1]))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        reason = (f"a cell longer than {csv.field_size_limit():,} characters"
+                  if "field larger" in str(exc) else f"not CSV ({exc})")
+        raise InputError(f"{path}: line {reader.line_num}: {reason}; "
+                         "write the file again") from None
+    return labels
+
+
 def read_labels_csv(path, n_rows=None):
     """Read and validate an ``ImageId,Label`` file (a submission or a solution).
 
-    Checks: header exactly ``ImageId,Label``; ImageId 1..n, each once, in order;
-    labels integers 0..9; no blank lines or extra columns; ``n_rows`` rows if given.
-    Returns the labels as an int64 array. Raises ``InputError`` naming the first bad line.
+    Checks: UTF-8 text; header exactly ``ImageId,Label``; ImageId 1..n, each once, in
+    order; each label one ASCII digit 0..9; no blank lines or extra columns; ``n_rows``
+    rows if given. Returns the labels as an int64 array. Raises ``InputError`` naming
+    the first bad line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; check the path")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise InputError(f"{path}: the file is empty; write it again with kagdigits")
-    header = [cell.strip() for cell in rows[0]]
-    if header != ["ImageId", "Label"]:
-        raise InputError(f"{path}: line 1: header is {short(','.join(rows[0]))!r}, "
-                         "expected 'ImageId,Label'")
-    labels = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not row or all(not cell.strip() for cell in row):
-            raise InputError(f"{path}: line {line} is blank; remove blank lines")
-        if len(row) != 2:
-            raise InputError(f"{path}: line {line} has {len(row)} columns, expected 2 "
-                             "(ImageId,Label)")
-        image_id, label = (cell.strip() for cell in row)
-        if image_id != str(line - 1):
-            raise InputError(f"{path}: line {line}: ImageId is {image_id!r}, expected "
-                             f"{line - 1} (ImageIds run 1..n in test-file order)")
-        if not (label.isdigit() and int(label) <= 9):
-            raise InputError(f"{path}: line {line}: Label {label!r} is not an integer 0..9")
-        labels.append(int(label))
+    labels = _read_labels(path, _labels_text(path))
     if not labels:
         raise InputError(f"{path}: has a header but no rows")
     if n_rows is not None and len(labels) != n_rows:
