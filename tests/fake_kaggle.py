@@ -9,7 +9,8 @@ It implements what kaggle 2.2.4 / kagglesdk call for a competition (JSON POSTs t
 - ``DownloadDataFiles`` -> a 302 redirect to ``/files/<competition>.zip``, served by GET.
 
 API calls need HTTP Basic auth with the fake's username and key (else a 401 JSON error
-like Kaggle's); ``fail(method, status, message)`` makes one method answer an error.
+like Kaggle's); ``fail(method, status, message)`` makes one method answer an error, and
+``stall(method)`` makes it never answer (a stalled connection), until the fake stops.
 Every request is recorded (method, path, headers, body bytes) so tests can check what
 the client sent, and uploads are kept byte for byte.
 """
@@ -59,6 +60,9 @@ class FakeKaggle:
         self.files = {}  # name -> bytes served under /files/
         self.failures = {}  # API method or "PUT" -> (status, message)
         self.public_score = "0.98765"
+        self.submit_message = "Successfully submitted to Digit Recognizer"
+        self.stalled = set()  # API methods, "PUT" or "GET" that never answer
+        self._release = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -72,6 +76,7 @@ class FakeKaggle:
         return self
 
     def stop(self):
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -79,6 +84,10 @@ class FakeKaggle:
     def fail(self, method, status, message):
         """Make API ``method`` (or ``"PUT"``, the upload) answer HTTP ``status``."""
         self.failures[method] = (status, message)
+
+    def stall(self, method):
+        """Make API ``method`` (or ``"PUT"``, ``"GET"``) accept the request and never answer."""
+        self.stalled.add(method)
 
     def run(self, capsys, *argv):
         """Run ``kagdigits *argv`` in-process; return (exit code, stdout, stderr).
@@ -116,6 +125,9 @@ class FakeKaggle:
         with self._lock:
             self.requests.append(request)
         path = h.path.split("?")[0]
+        if {method, request.api_method} & self.stalled:
+            self._release.wait()  # until the fake stops; the client must give up first
+            return None
         if method == "GET" and path.startswith("/files/"):
             data = self.files.get(path.removeprefix("/files/"))
             if data is None:
@@ -131,11 +143,11 @@ class FakeKaggle:
         api = request.api_method
         if method != "POST" or api is None:
             return _send(h, 404, b"not found", "text/plain")
-        if h.headers.get("Authorization") != self._basic_auth():
-            return _json(h, 401, {"code": 401, "message": "Unauthenticated"})
-        if api in self.failures:
+        if api in self.failures:  # whatever the credentials
             status, message = self.failures[api]
             return _json(h, status, {"code": status, "message": message})
+        if h.headers.get("Authorization") != self._basic_auth():
+            return _json(h, 401, {"code": 401, "message": "Unauthenticated"})
         handler = getattr(self, f"_api_{api}", None)
         if handler is None:
             return _json(h, 404, {"code": 404, "message": f"no method {api}"})
@@ -160,8 +172,7 @@ class FakeKaggle:
             "description": data.get("submissionDescription", ""),
             "fileName": self.started[token]["fileName"], "status": "COMPLETE",
             "publicScore": self.public_score, "totalBytes": len(self.uploads[token])})
-        return _json(h, 200, {"message": "Successfully submitted to Digit Recognizer",
-                              "ref": ref})
+        return _json(h, 200, {"message": self.submit_message, "ref": ref})
 
     def _api_GetSubmissionLimits(self, h, data):  # noqa: N802
         n = len(self.submissions)

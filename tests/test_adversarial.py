@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-pytest_plugins = ["fake_kaggle"]
-
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write
+
+pytest_plugins = ["fake_kaggle"]
 
 
 def one_line(exc_info):
@@ -304,4 +304,229 @@ def test_submit_refuses_an_arabic_indic_digit_before_any_request(fake_kaggle, ca
     path.write_text(labels_text(labels), encoding="utf-8")
     code, out, err = fake_kaggle.run(capsys, "submit", str(path), "-m", "x")
     assert code == 2 and "line 101: Label '\u0663'" in err and err.count("\n") == 1
+    assert fake_kaggle.requests == []
+
+
+# -- Kaggle: credentials, stalled connections, hostile server text (defects 3, 4, 7) --
+
+@pytest.fixture
+def kaggle_submission(fake_kaggle):
+    """A valid submission in submissions/ with its ledger row; the fake Kaggle running."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from kagdigits.files.submission import write_labels_csv
+    from kagdigits.kaggle.ledger import append_row, ledger_path
+
+    path = Path("submissions/lenet5-20240501T100000Z.csv")
+    write_labels_csv(path, np.arange(28_000) % 10)
+    append_row(ledger_path("submissions"), file=path.name, model="lenet5")
+    return path
+
+
+@pytest.fixture
+def kaggle_json(fake_kaggle, monkeypatch):
+    """Credentials in ~/.kaggle/kaggle.json only (no KAGGLE_* variables)."""
+    import json
+    from pathlib import Path
+
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    path = Path(os.environ["HOME"]) / ".kaggle" / "kaggle.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"username": fake_kaggle.username, "key": fake_kaggle.key}))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_kaggle_json_readable_by_others_is_warned(fake_kaggle, kaggle_json, kaggle_submission,
+                                                  capsys, mode):
+    kaggle_json.chmod(mode)
+    code, out, err = fake_kaggle.run(capsys, "submissions")
+    assert code == 0, err
+    warning, = [line for line in err.splitlines() if "chmod 600" in line]
+    assert f"{kaggle_json} can be read by other users" in warning
+    assert warning.endswith(f"chmod 600 {kaggle_json}")
+
+
+def test_kaggle_json_of_mode_600_is_not_warned(fake_kaggle, kaggle_json, kaggle_submission,
+                                               capsys):
+    code, out, err = fake_kaggle.run(capsys, "submissions")
+    assert code == 0 and "chmod" not in err
+
+
+@pytest.mark.parametrize("echo", ["key", "basic auth"])
+@pytest.mark.parametrize("method", ["StartSubmissionUpload", "CreateSubmission"])
+def test_a_server_echoing_the_kaggle_json_key_is_masked(fake_kaggle, kaggle_json,
+                                                        kaggle_submission, capsys, echo,
+                                                        method):
+    echoed = fake_kaggle.key if echo == "key" else fake_kaggle._basic_auth()
+    fake_kaggle.fail(method, 400, f"invalid request from {echoed} (see logs)")
+    code, out, err = fake_kaggle.run(capsys, "submit", "-m", "x")  # asserts the key is absent
+    assert code == 2 and "invalid request from" in err and "***" in err
+    assert fake_kaggle._basic_auth().split()[1] not in out + err
+
+
+def test_an_access_token_file_is_masked(fake_kaggle, kaggle_submission, capsys, monkeypatch):
+    from pathlib import Path
+
+    token = Path(os.environ["HOME"]) / "token.txt"
+    token.write_text("kaggle-access-token-secret-42\n")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(token))
+    fake_kaggle.fail("StartSubmissionUpload", 400, "token kaggle-access-token-secret-42 bad")
+    code, out, err = fake_kaggle.run(capsys, "submit", "-m", "x")
+    assert "kaggle-access-token-secret-42" not in out + err and "***" in err
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    from kagdigits.kaggle import api
+
+    monkeypatch.setattr(api, "TIMEOUT", (2, 0.3))
+
+
+@pytest.mark.parametrize("command, stalled", [
+    (["submit", "-m", "x"], "StartSubmissionUpload"),
+    (["submit", "-m", "x"], "CreateSubmission"),
+    (["submissions"], "ListSubmissions"),
+    (["download"], "DownloadDataFiles"),
+    (["download"], "GET"),
+])
+def test_a_stalled_kaggle_connection_ends_in_one_line(fake_kaggle, kaggle_submission,
+                                                      short_timeout, capsys, command, stalled):
+    import zipfile
+
+    with zipfile.ZipFile("c.zip", "w") as z:
+        z.writestr("train.csv", "label,pixel0\n")
+    fake_kaggle.files["digit-recognizer.zip"] = open("c.zip", "rb").read()
+    fake_kaggle.stall(stalled)
+    code, out, err = fake_kaggle.run(capsys, *command)
+    assert code == 2
+    assert err.count("\n") == 1 and "Kaggle did not answer within 0.3 s" in err
+
+
+def test_requests_are_bounded_only_while_talking_to_kaggle(short_timeout):
+    from requests.adapters import HTTPAdapter
+
+    from kagdigits.kaggle.api import bounded_requests
+
+    send = HTTPAdapter.send
+    with bounded_requests():
+        assert HTTPAdapter.send is not send
+    assert HTTPAdapter.send is send
+
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\x9b5n\x07\x08"
+
+
+def test_terminal_escapes_from_the_server_are_not_printed(fake_kaggle, kaggle_submission,
+                                                          capsys):
+    fake_kaggle.submit_message = f"Successfully submitted {ESCAPES}"
+    code, out, err = fake_kaggle.run(capsys, "submit", "-m", "x")
+    assert code == 0, err
+    assert "Successfully submitted red" in out
+    fake_kaggle.submissions.append({
+        "ref": 1, "date": "2024-04-01T09:00:00.000Z", "description": f"hi {ESCAPES}",
+        "fileName": f"f{ESCAPES}.csv", "status": "ERROR", "errorDescription": ESCAPES})
+    code, out, err = fake_kaggle.run(capsys, "submissions")
+    assert code == 0, err
+    assert not any(c in out + err for c in "\x1b\x07\x08\x9b")
+
+
+@pytest.mark.parametrize("message", ["=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|'/C calc'!A0",
+                                     "-2+3", "@SUM(A1:A9)", "\t=1"])
+def test_formulas_in_message_and_score_are_neutralised(fake_kaggle, kaggle_submission, capsys,
+                                                       message):
+    from kagdigits.kaggle.ledger import find_row, ledger_path
+
+    fake_kaggle.public_score = "=1+1"
+    assert fake_kaggle.run(capsys, "submit", f"--message={message}")[0] == 0
+    assert fake_kaggle.run(capsys, "submissions")[0] == 0
+    row = find_row(ledger_path("submissions"), kaggle_submission)
+    assert row["message"] == "'" + message and row["public_score"] == "'=1+1"
+
+
+# -- hand-edited ledgers (defect 7) --
+
+@pytest.fixture
+def ledger(tmp_path):
+    from kagdigits.kaggle.ledger import ledger_path
+
+    path = ledger_path(tmp_path / "submissions")
+    path.parent.mkdir()
+    return path
+
+
+def test_a_latin1_ledger_is_kept_and_grows(ledger):
+    from kagdigits.kaggle.ledger import append_row, read_ledger
+
+    ledger.write_bytes("file,model,note\na.csv,lenet5,caf\xe9 cr\xe8me\n".encode("latin-1"))
+    append_row(ledger, file="b.csv", model="mlp")
+    rows = read_ledger(ledger)
+    assert [(r["file"], r["note"]) for r in rows] == [("a.csv", "caf\xe9 cr\xe8me"),
+                                                       ("b.csv", "")]
+    assert ledger.read_text(encoding="utf-8").splitlines()[0].startswith("file,model,note,")
+
+
+def test_user_columns_keep_their_place_and_kagdigits_adds_its_own_at_the_end(ledger):
+    from kagdigits.kaggle.ledger import COLUMNS, update_row
+
+    ledger.write_text("my_rank,file,model,public_score,my_note\n1,a.csv,lenet5,0.9,=A1*2\n")
+    update_row(ledger, ledger.parent / "a.csv", kaggle_ref=7, message="=cmd")
+    header, row = ledger.read_text().splitlines()
+    added = [c for c in COLUMNS if c not in ("file", "model", "public_score")]
+    assert header.split(",") == ["my_rank", "file", "model", "public_score", "my_note", *added]
+    values = dict(zip(header.split(","), row.split(","), strict=True))
+    assert values["my_note"] == "=A1*2"  # the user's own formula stays as it is
+    assert values["message"] == "'=cmd" and values["kaggle_ref"] == "7"
+
+
+def test_a_utf8_bom_ledger_written_by_excel_is_read(ledger):
+    from kagdigits.kaggle.ledger import find_row
+
+    ledger.write_bytes("\ufefffile,model\na.csv,lenet5\n".encode())
+    assert find_row(ledger, ledger.parent / "a.csv")["model"] == "lenet5"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("file,model\na.csv,lenet5,extra,more\n", "line 2 has 4 values but the header names 2"),
+    ("file,model,model\na.csv,lenet5,mlp\n", "names the column 'model' twice"),
+    ("file,model\na.csv," + "x" * 140_000 + "\n", "line 2 is not CSV"),
+])
+def test_a_ledger_that_cannot_be_kept_whole_is_refused_and_left_as_it_is(ledger, text, message):
+    from kagdigits.kaggle.ledger import append_row
+
+    ledger.write_text(text)
+    with pytest.raises(KagdigitsError, match=message) as info:
+        append_row(ledger, file="b.csv")
+    assert "repair it" in one_line(info)
+    assert ledger.read_text() == text
+
+
+def test_submission_with_a_broken_ledger_is_refused_before_training(tmp_path, capsys,
+                                                                    tiny_kaggle_files):
+    from kagdigits.cli.main import main
+
+    train, test = tiny_kaggle_files
+    out = tmp_path / "subs"
+    out.mkdir()
+    (out / "ledger.csv").write_text("file,model,model\na.csv,x,y\n")
+    code = main(["submission", "--train", str(train), "--test", str(test), "--epochs", "1",
+                 "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "names the column 'model' twice" in err
+    assert not (tmp_path / "runs").exists() and sorted(p.name for p in out.iterdir()) == [
+        "ledger.csv"]
+
+
+def test_submit_with_a_broken_ledger_is_refused_before_any_request(fake_kaggle,
+                                                                   kaggle_submission, capsys):
+    from kagdigits.kaggle.ledger import ledger_path
+
+    ledger = ledger_path("submissions")
+    ledger.write_text(ledger.read_text().replace("file,", "file,file,", 1))
+    code, out, err = fake_kaggle.run(capsys, "submit", str(kaggle_submission), "-m", "x")
+    assert code == 2 and err.count("\n") == 1 and "names the column 'file' twice" in err
     assert fake_kaggle.requests == []

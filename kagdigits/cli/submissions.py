@@ -49,9 +49,10 @@ def run(args):
             new_scores[ref] = score
         status = s.status.name.lower()
         note = s.error_description if status == "error" and s.error_description else s.description
-        table.append([ref, f"{s.date:%Y-%m-%d %H:%M}" if s.date else "", status, score or "-",
-                      s.file_name or "", row.get("model") or "-", row.get("valid_acc") or "-",
-                      redact(note or "")])
+        cells = [ref, f"{s.date:%Y-%m-%d %H:%M}" if s.date else "", status, score or "-",
+                 s.file_name or "", row.get("model") or "-", row.get("valid_acc") or "-",
+                 note or ""]
+        table.append([redact(cell) for cell in cells])  # server text: no terminal codes
     print(format_table(HEADER, table))
     if new_scores:
         with editing(ledger) as rows:

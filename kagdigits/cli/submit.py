@@ -38,7 +38,7 @@ def newest_submission(folder):
 def run(args):
     from kagdigits.errors import KagdigitsError
     from kagdigits.files.submission import read_labels_csv
-    from kagdigits.kaggle.api import COMPETITION, COMPETITION_URL, connect, kaggle_errors
+    from kagdigits.kaggle.api import COMPETITION, COMPETITION_URL, connect, kaggle_errors, redact
     from kagdigits.kaggle.ledger import find_row, ledger_path, update_row, utc_now
 
     path = args.file or newest_submission(args.dir)
@@ -59,9 +59,13 @@ def run(args):
     if result.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE:
         raise KagdigitsError(f"the upload of {path} failed ({result.message}); "
                              "nothing was submitted, retry later")
-    print(f"Kaggle: {result.message}" + (f" (ref {result.ref})" if result.ref else ""))
-    update_row(ledger, path, kaggle_ref=result.ref or "", uploaded_at=utc_now(),
-               message=args.message)
+    print(f"Kaggle: {redact(result.message)}" + (f" (ref {result.ref})" if result.ref else ""))
+    try:
+        update_row(ledger, path, kaggle_ref=result.ref or "", uploaded_at=utc_now(),
+                   message=args.message)
+    except KagdigitsError as exc:
+        raise KagdigitsError(f"{path} was submitted (Kaggle ref {result.ref}), but the ledger "
+                             f"was not updated: {exc}") from None
     try:
         with kaggle_errors():
             limits = api.competition_get_submission_limits(COMPETITION)

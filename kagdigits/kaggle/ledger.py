@@ -5,11 +5,21 @@ best validation accuracy, the training time, the device, the training data ("dem
 the train file), the package version and, once uploaded, the Kaggle reference and the
 public score. Every change rewrites the whole file through a temporary file and a
 rename, under a lock, so an interrupted or concurrent run never loses earlier rows.
+
+The ledger may be edited by hand (in a spreadsheet): every row and column a user added
+is kept as it is, in its place; columns kagdigits needs and the file lacks are added at
+the end. A ledger kagdigits cannot keep whole (a duplicated column name, a row with more
+values than the header names) is refused in one line naming the repair. A file that is
+not UTF-8 is read as Latin-1 (what spreadsheets write on many systems) and rewritten as
+UTF-8. Values kagdigits writes are cleaned of terminal control sequences and, when they
+start like a spreadsheet formula (``=``, ``+``, ``-``, ``@``), prefixed with ``'``.
 """
 
 import contextlib
 import csv
+import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +27,7 @@ from filelock import FileLock
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write
+from kagdigits.kaggle.api import strip_terminal_codes
 
 LEDGER_NAME = "ledger.csv"
 COLUMNS = ["file", "written_at", "model", "params", "valid_acc", "train_seconds", "device",
@@ -33,18 +44,69 @@ def utc_now():
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: A cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def safe_cell(value):
+    """``value`` as a ledger cell: terminal control sequences removed, and a leading ``'``
+    when it would start a spreadsheet formula (``=cmd|...``, ``@SUM(...)``; plain numbers
+    such as ``-0.5`` are kept as they are)."""
+    text = strip_terminal_codes("" if value is None else str(value), keep_newlines=True)
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _text(path):
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # every byte is a character: nothing is lost
+
+
+def _refuse(path, why):
+    return KagdigitsError(f"{path}: {why}; repair it in a text editor or spreadsheet (or move it "
+                          "away to start a new ledger), then run again")
+
+
+def _parse(path):
+    """(header, [(line number, values)]) of the ledger file at ``path``."""
+    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    try:
+        header = next(reader, [])
+        lines = [(reader.line_num, values) for values in reader if values]
+    except csv.Error as exc:
+        raise _refuse(path, f"line {reader.line_num} is not CSV ({exc})") from None
+    return header, lines
+
+
 def _read(path):
-    """(rows, columns) of the ledger at ``path``; no file means no rows."""
+    """(rows, columns) of the ledger at ``path``; no file means no rows.
+
+    ``columns`` is the file's header followed by the :data:`COLUMNS` it lacks.
+    """
     if not path.exists():
         return [], list(COLUMNS)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        if "file" not in columns:
-            raise KagdigitsError(f"{path} is not a kagdigits ledger (its header has no 'file' "
-                                 "column); move it away and run again")
-        rows = list(reader)
-    return rows, list(COLUMNS) + [c for c in columns if c not in COLUMNS]
+    header, lines = _parse(path)
+    if "file" not in header:
+        raise KagdigitsError(f"{path} is not a kagdigits ledger (its header has no 'file' "
+                             "column); move it away and run again")
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise _refuse(path, f"its header names the column {twice[0]!r} twice, so one "
+                            "of them would be lost; rename or delete one")
+    columns = header + [c for c in COLUMNS if c not in header]
+    rows = []
+    for line, values in lines:
+        if len(values) > len(header):
+            raise _refuse(path, f"line {line} has {len(values)} values but the header names "
+                                f"{len(header)} columns; name the extra columns in line 1 "
+                                "or delete the extra values")
+        rows.append(dict.fromkeys(columns, "") | dict(zip(header, values, strict=False)))
+    return rows, columns
 
 
 def read_ledger(path):
@@ -56,8 +118,8 @@ def read_ledger(path):
 def editing(path):
     """Lock the ledger and yield its rows to change in place; then rewrite it atomically.
 
-    Columns the file has beyond :data:`COLUMNS` are kept. Nothing is written if the
-    block raises.
+    Every row and column the file has is kept; values the block sets are made safe
+    (:func:`safe_cell`). Nothing is written if the block raises.
     """
     path = Path(path)
     lock = FileLock(path.parent / f".{path.name}.lock")
@@ -68,7 +130,11 @@ def editing(path):
         raise KagdigitsError(f"cannot write {path}: {exc.strerror}; check the folder") from exc
     try:
         rows, columns = _read(path)
+        read = {id(row): dict(row) for row in rows}
         yield rows
+        for row in rows:  # what kagdigits set, never what the file held
+            before = read.get(id(row), {})
+            row.update({k: safe_cell(v) for k, v in row.items() if before.get(k) != v})
         try:
             with atomic_write(path, "w", overwrite=True, newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=columns, restval="",
