@@ -342,3 +342,18 @@ def test_the_ensemble_shows_member_progress_and_its_own_history(digits, capsys, 
     assert ensemble.history_[-1, "member"] == 1 and len(ensemble.history_) == 2
     ensemble.set_params(verbose=2).predict(X[:50])
     assert re.search(r"ensemble predict: .*/2 ", capsys.readouterr().err)
+
+
+def test_a_resumed_and_a_fresh_run_get_the_same_ledger_params(digits, tmp_path):
+    from kagdigits.kaggle.ledger import record_submission
+    from kagdigits.runs.checkpoints import RunCheckpoint
+
+    X, y = digits
+    fresh = LeNet5Classifier(max_epochs=1, lr=1e-3, verbose=0).fit(X[:200], y[:200])
+    resumed = LeNet5Classifier(max_epochs=1, lr=1e-3, verbose=0, callbacks=[
+        ("run_checkpoint", RunCheckpoint(tmp_path / "run", resume=True))]).fit(X[:200], y[:200])
+    for name, estimator in (("a.csv", fresh), ("b.csv", resumed)):
+        record_submission(tmp_path / name, estimator, model="lenet5", train_seconds=1.0,
+                          data="demo")
+    rows = read_ledger(tmp_path / "ledger.csv")
+    assert rows[0]["params"] == rows[1]["params"] == '{"lr": 0.001, "max_epochs": 1, "verbose": 0}'

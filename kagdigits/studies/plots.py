@@ -45,13 +45,18 @@ def plot_curves(history, path):
                 stats = by_epoch[f"{split}_{metric}"].agg(["mean", "min", "max"]).dropna()
                 if stats.empty:
                     continue
+                label = f"{model} {split}"
+                if len(stats) == 1:  # a band over one epoch has no width: a min–max bar,
+                    shift = 0.05 * (i + 0.5) * (1 if split == "valid" else -1)  # side by side
+                    spread = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
+                    ax.errorbar(stats.index + shift, stats["mean"], yerr=spread, capsize=4,
+                                fmt="o" if split == "valid" else "s", color=f"C{i}",
+                                mfc="none" if split == "train" else None, label=label)
+                    continue
                 ax.plot(stats.index, stats["mean"], style, color=f"C{i}", marker=".",
-                        label=f"{model} {split}")
+                        label=label)
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}",
                                 alpha=0.15, linewidth=0)
-                if len(stats) == 1:  # a band over one epoch has no width: a min–max bar
-                    ax.vlines(stats.index, stats["min"], stats["max"], color=f"C{i}",
-                              alpha=0.4, linewidth=4)
     epochs = sorted(history["epoch"].unique())
     for ax, (_, title, ylabel) in zip(axes, METRICS, strict=True):
         ax.set(title=title, xlabel="epoch", ylabel=ylabel)
@@ -63,8 +68,9 @@ def plot_curves(history, path):
              if n_seeds.min() == n_seeds.max()
              else f"each model's seeds ({n_seeds.min()}–{n_seeds.max()})")
     fig.suptitle(f"Training curves: mean over {seeds}, "
-                 "band: min–max over seeds\n(train: the training batches during the epoch; "
-                 "valid: the validation split)", fontsize=11)
+                 f"{'bars' if len(epochs) == 1 else 'band'}: min–max over seeds\n"
+                 "(train: the training batches during the epoch; valid: the validation split)",
+                 fontsize=11)
     return save_png(fig, path)
 
 
