@@ -28,6 +28,7 @@ shuffles and dropout masks, so it ends differently from an uninterrupted run.
 import contextlib
 import difflib
 import json
+import pickle
 import shutil
 import signal
 import sys
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from skorch.callbacks import Callback
 from skorch.history import History
 
@@ -55,6 +57,19 @@ class TrainingInterrupted(KagdigitsError):
     """Training was stopped by Ctrl-C; the run folder holds the last finished epoch."""
 
     exit_code = 130
+
+
+class CheckpointError(KagdigitsError):
+    """A checkpoint file is damaged: the run cannot be resumed."""
+
+
+class CheckpointSaveError(KagdigitsError):
+    """A checkpoint could not be written (e.g. a full disk); the previous one is kept."""
+
+
+#: What reading a damaged checkpoint file raises (safetensors, JSON, torch.load, pickle).
+DAMAGED = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+           RuntimeError, pickle.UnpicklingError, SafetensorError)
 
 
 def new_run_dir(root=RUNS_DIR, prefix="run"):
@@ -211,25 +226,40 @@ class RunCheckpoint(Callback):
             raise KagdigitsError(f"{self.dirname_} already holds checkpoints; resume it or "
                                  "use a new run folder")
         if latest is not None:
+            remove_leftovers(self.dirname_)
             self._restore(net, latest)
             self.resumed_epochs_ = len(net.history)
 
     def _restore(self, net, folder):
+        """Restore everything from ``folder``; a one-line error naming a damaged file."""
         device = next(net.module_.parameters()).device
-        tensors = read_tensors(folder / "tensors.safetensors", device)
-        net.module_.load_state_dict(
-            {k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
-        net.criterion_.load_state_dict(
-            {k[10:]: v for k, v in tensors.items() if k.startswith("criterion.")})
-        net.optimizer_.load_state_dict(torch.load(
-            folder / "optimizer.pt", map_location=device, weights_only=True))
-        net.history = History(json.loads((folder / "history.json").read_text()))
-        state = json.loads((folder / "state.json").read_text())
-        _restore_object(net, state["net"], tensors)
-        for name, callback in self._others(net):
-            if name in state["callbacks"]:
-                _restore_object(callback, state["callbacks"][name], tensors)
-        _restore_rng(tensors)
+        path = folder / "tensors.safetensors"
+        try:
+            tensors = read_tensors(path, device)
+            net.module_.load_state_dict(
+                {k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
+            net.criterion_.load_state_dict(
+                {k[10:]: v for k, v in tensors.items() if k.startswith("criterion.")})
+            path = folder / "optimizer.pt"
+            net.optimizer_.load_state_dict(torch.load(path, map_location=device,
+                                                      weights_only=True))
+            path = folder / "history.json"
+            history = json.loads(path.read_text())
+            if not (isinstance(history, list) and all(isinstance(e, dict) for e in history)):
+                raise ValueError("not a list of epochs")
+            net.history = History(history)
+            path = folder / "state.json"
+            state = json.loads(path.read_text())
+            _restore_object(net, state["net"], tensors)
+            for name, callback in self._others(net):
+                if name in state["callbacks"]:
+                    _restore_object(callback, state["callbacks"][name], tensors)
+            path = folder / "tensors.safetensors"
+            _restore_rng(tensors)
+        except DAMAGED as exc:
+            if isinstance(exc, KagdigitsError):
+                raise
+            raise _damaged(path, exc) from None
 
     def on_batch_end(self, net, **kwargs):
         if _STOP.is_set():
@@ -237,8 +267,6 @@ class RunCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
-        if net.history[-1].get(self.monitor):
-            write_tensors(self.dirname_ / BEST, net.module_.state_dict(), overwrite=True)
         tensors = {}
         state = {"epoch": epoch, "net": _object_state(net, "net", tensors, plain=False),
                  "callbacks": {name: _object_state(cb, f"callbacks.{i}", tensors)
@@ -247,17 +275,58 @@ class RunCheckpoint(Callback):
         tensors.update({f"criterion.{k}": v for k, v in net.criterion_.state_dict().items()})
         tensors.update(_rng_tensors())
         previous = latest_epoch_dir(self.dirname_)
-        with atomic_dir(self.dirname_ / f"epoch-{epoch:04d}") as folder:
-            write_tensors(folder / "tensors.safetensors", tensors)
-            with atomic_write(folder / "optimizer.pt", "wb") as f:
-                torch.save(net.optimizer_.state_dict(), f)
-            with atomic_write(folder / "history.json") as f:
-                json.dump(net.history.to_list(), f, default=_json_default)
-            with atomic_write(folder / "state.json") as f:
-                json.dump(state, f)
+        target = self.dirname_ / f"epoch-{epoch:04d}"
+        try:
+            if net.history[-1].get(self.monitor):
+                write_tensors(self.dirname_ / BEST, net.module_.state_dict(), overwrite=True)
+            with atomic_dir(target) as folder:
+                write_tensors(folder / "tensors.safetensors", tensors)
+                with atomic_write(folder / "optimizer.pt", "wb") as f:
+                    torch.save(net.optimizer_.state_dict(), f)
+                with atomic_write(folder / "history.json") as f:
+                    json.dump(net.history.to_list(), f, default=_json_default)
+                with atomic_write(folder / "state.json") as f:
+                    json.dump(state, f)
+        except OSError as exc:
+            if isinstance(exc, KagdigitsError):
+                raise
+            raise CheckpointSaveError(
+                f"cannot save the checkpoint of epoch {epoch} in {target} "
+                f"({exc.strerror or exc}); the run keeps epoch {epoch - 1}: free disk space "
+                "or fix the folder") from None
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
         self.on_batch_end(net)
+
+
+def _damaged(path, exc):
+    detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+    return CheckpointError(f"{path}: the checkpoint is damaged ({detail}), so this run cannot "
+                           f"be resumed; start the run again (without --resume), or delete "
+                           f"{path.parent} to resume from nothing")
+
+
+def remove_leftovers(run_dir):
+    """Delete what a killed process left half-written in ``run_dir``: temporary epoch
+    folders (``.epoch-NNNN.*.tmp``, up to the size of a checkpoint each) and files."""
+    for leftover in Path(run_dir).glob(".*.tmp"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def restored_seconds(estimator):
+    """Seconds the epochs restored by a :class:`RunCheckpoint` took when they ran (the
+    ``dur`` of each), summed over an ensemble's members: add them to the time of a
+    resumed fit to get the whole training time."""
+    networks = estimator.members_ if is_ensemble(estimator) else [estimator]
+    total = 0.0
+    for net in networks:
+        restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
+                        getattr(net, "callbacks_", [])), default=0)
+        total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])
+    return total
 
 
 @contextlib.contextmanager
@@ -322,8 +391,8 @@ def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
     with stop_on_sigint():
         try:
             estimator.fit(X, y)
-        except TrainingInterrupted as exc:
-            raise TrainingInterrupted(f"{exc}{hint}") from None
+        except (TrainingInterrupted, CheckpointSaveError) as exc:
+            raise type(exc)(f"{exc}{hint}") from None
         if _STOP.is_set():  # a second Ctrl-C, which skorch takes as "stop training"
             raise _interrupted(run_dir, hint)
     return estimator
