@@ -28,18 +28,19 @@ def run(args):
     from kagdigits.cli.outcome import summary_line, training_line
     from kagdigits.cli.training import (
         build_estimator,
+        check_outputs,
         fit_in_run,
         load_training_data,
         run_config,
     )
+    from kagdigits.runs.checkpoints import restored_seconds
     from kagdigits.runs.persist import save_model
 
     config, run_dir = run_config(args, train=args.train, save=args.save)
     save = Path(config.save)
     if save.exists() and not args.force:
         raise KagdigitsError(f"{save} already exists; choose another name or pass --force")
-    if any(p.exists() and not p.is_dir() for p in save.parents):
-        raise KagdigitsError(f"cannot save to {save}: a parent of it is a file, not a folder")
+    check_outputs(config)
     estimator = build_estimator(config)
     source = load_training_data(config, need_test=False)
     X, y = source.X_train, source.y_train
@@ -47,5 +48,5 @@ def run(args):
     print(training_line(config.model, estimator))
     start = time.perf_counter()
     fit_in_run(config, estimator, X, y, run_dir)
-    print(summary_line(estimator, time.perf_counter() - start))
+    print(summary_line(estimator, time.perf_counter() - start + restored_seconds(estimator)))
     print(save_model(estimator, save, overwrite=args.force))

@@ -21,8 +21,9 @@ def add_arguments(parser):
     add_training_arguments(parser)
     parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
     parser.add_argument("--test", type=Path, help="test CSV (default data/test.csv)")
-    parser.add_argument("--out", type=Path, default=Path("submissions"),
-                        help="folder for the submission file, default submissions/")
+    parser.add_argument("--out", type=Path,
+                        help="folder for the submission file, default submissions/ "
+                             "(with --resume: the run's own unless given)")
 
 
 def run(args):
@@ -31,14 +32,17 @@ def run(args):
     from kagdigits.cli.outcome import notebook_line, predict_labels, summary_line, training_line
     from kagdigits.cli.training import (
         build_estimator,
+        check_outputs,
         fit_in_run,
         load_training_data,
         run_config,
     )
     from kagdigits.files.submission import write_submission
     from kagdigits.kaggle.ledger import record_submission
+    from kagdigits.runs.checkpoints import restored_seconds
 
     config, run_dir = run_config(args, train=args.train, test=args.test, out=args.out)
+    check_outputs(config)
     estimator = build_estimator(config)
     source = load_training_data(config)
     X, y, X_test = source.X_train, source.y_train, source.X_test
@@ -47,9 +51,9 @@ def run(args):
     print(training_line(config.model, estimator))
     start = time.perf_counter()
     fit_in_run(config, estimator, X, y, run_dir)
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - start + restored_seconds(estimator)
     labels = predict_labels(estimator, X_test)
-    path = write_submission(labels, config.out, config.model)
+    path = write_submission(labels, config.out or "submissions", config.model)
     record_submission(path, estimator, model=config.model, train_seconds=train_seconds,
                       data="demo" if source.is_demo else str(source.train_path))
     print(summary_line(estimator, train_seconds))

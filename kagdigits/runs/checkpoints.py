@@ -80,6 +80,10 @@ def new_run_dir(root=RUNS_DIR, prefix="run"):
 
 def find_run_dir(run_id, root=RUNS_DIR):
     """The folder of run ``run_id`` (a name in ``root`` or a path); a clear error if none."""
+    run_id = str(run_id)
+    if not run_id.strip() or run_id != run_id.strip() or not run_id.isprintable():
+        raise KagdigitsError(f"{run_id!r} is not a run id; pass the name of a folder in "
+                             f"{root}/ (`kagdigits runs` lists them), e.g. lenet5-20240501T100000Z")
     path = Path(run_id)
     if not path.is_dir():
         path = Path(root) / run_id
