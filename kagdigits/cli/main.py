@@ -8,6 +8,7 @@ so that ``kagdigits --help`` answers at once.
 import argparse
 import importlib
 import sys
+import warnings
 
 from kagdigits import __version__
 
@@ -55,6 +56,11 @@ def build_parser():
     return parser
 
 
+def warning_line(message, category, filename, lineno, line=None):
+    """A warning on the command line: one line, without the source line."""
+    return f"kagdigits: warning: {message}\n"
+
+
 def main(argv=None):
     """Entry point of the ``kagdigits`` console script; returns the exit code.
 
@@ -63,6 +69,7 @@ def main(argv=None):
     running out of memory, 130 for Ctrl-C.
     """
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = warning_line
     from kagdigits.errors import KagdigitsError
 
     def fail(message, code):

@@ -10,7 +10,7 @@ tensors (:mod:`kagdigits.models.batching`), mixed precision and ``channels_last`
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit, get_len, unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
 from kagdigits.errors import choose
@@ -20,6 +20,7 @@ from kagdigits.models.device import auto_channels_last, auto_precision, resolve_
 from kagdigits.models.inputs import to_images, to_labels
 from kagdigits.models.progress import EpochTable, prediction_progress
 from kagdigits.models.schedules import lr_schedule_callbacks
+from kagdigits.models.splits import FallbackValidSplit
 
 #: ``precision`` value -> autocast dtype (None: no autocast).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -38,9 +39,10 @@ class DigitClassifier(NeuralNetClassifier):
     lr : float, default=2e-3
     max_epochs : int, default=20
     batch_size : int, default=128
-    train_split : callable or None, default=ValidSplit(0.1, stratified=True, random_state=0)
-        Held-out validation split for early stopping; ``None`` trains on all rows
-        for exactly ``max_epochs`` epochs.
+    train_split : callable or None, default=FallbackValidSplit(0.1, stratified=True, random_state=0)
+        Held-out validation split for early stopping (stratified; on data too small for
+        that, a plain random split, with a warning: :mod:`kagdigits.models.splits`);
+        ``None`` trains on all rows for exactly ``max_epochs`` epochs.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     random_state : int or None, default=0
@@ -94,7 +96,7 @@ class DigitClassifier(NeuralNetClassifier):
 
     def __init__(self, module, *, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.Adam, lr=2e-3, max_epochs=20, batch_size=128,
-                 train_split=ValidSplit(0.1, stratified=True, random_state=0),  # noqa: B008
+                 train_split=FallbackValidSplit(0.1, stratified=True, random_state=0),  # noqa: B008
                  device="auto", random_state=0, lr_decay=0.98, patience=5,
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
                  iterator_train__shuffle=True, iterator_valid__batch_size=1024,

@@ -144,7 +144,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             member.set_params(**(self.member_params or {}))
             split = member.train_split
             if isinstance(split, ValidSplit):
-                member.set_params(train_split=ValidSplit(
+                member.set_params(train_split=type(split)(
                     split.cv, stratified=split.stratified, random_state=seed))
             if self.member_callbacks is not None:
                 added = self.member_callbacks(first_index + i)
