@@ -18,7 +18,7 @@ import torch
 
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.models import REGISTRY, is_ensemble
-from kagdigits.models.params import non_default_params
+from kagdigits.models.params import ParameterError, non_default_params
 from kagdigits.registry import registered_name
 from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
 
@@ -132,6 +132,32 @@ def _read(path):
         raise _refuse(path, f"is damaged ({exc})") from None
 
 
+#: Parameters a file may set to these plain values only (their other values are code).
+PLAIN_CHOICES = {"predict_nonlinearity": ("auto", None), "train_split": (None,),
+                 "callbacks": (None,), "member_callbacks": (None,)}
+
+
+def _check_code_params(path, estimator, params):
+    """Refuse plain values for parameters that hold code (the network, the dataset, the
+    iterators, a loss or optimizer given by other than its class...), which would only
+    fail at predict time: ``params`` as decoded."""
+    defaults = estimator.get_params(deep=False)
+    for name, value in params.items():
+        default = defaults.get(name)
+        if name in PLAIN_CHOICES:
+            ok = any(value is choice or value == choice for choice in PLAIN_CHOICES[name])
+        elif isinstance(default, type) or callable(default):
+            ok = isinstance(value, type) and name in ("criterion", "optimizer")
+        else:
+            continue
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:60]}..."
+            raise _refuse(path, f"sets parameter {name} to {shown}, which is not a valid "
+                                f"{name} (a model file stores plain values and torch loss "
+                                "and optimizer classes only)")
+    return params
+
+
 def _decode_params(path, params):
     classes = _allowed_classes()
     decoded = {}
@@ -187,13 +213,16 @@ def load_model(path, device="auto"):
         raise _refuse(path, f"has damaged metadata ({exc})") from None
     estimator = REGISTRY[name]()
     try:
-        estimator.set_params(**_decode_params(path, params), device=device)
+        decoded = _check_code_params(path, estimator, _decode_params(path, params))
+        estimator.set_params(**decoded, device=device)
         if is_ensemble(estimator):
             _load_members(estimator, tensors)
         else:
             estimator.initialize()
             estimator.module_.load_state_dict(tensors)
     except (ValueError, TypeError, RuntimeError) as exc:
+        if isinstance(exc, ParameterError):
+            raise _refuse(path, f"has a bad parameter value ({exc})") from None
         if isinstance(exc, KagdigitsError):
             raise
         detail = " ".join(str(exc).split())  # one line
