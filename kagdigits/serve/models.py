@@ -58,8 +58,9 @@ def _check_input(path, name, estimator):
     """The classes of ``estimator`` after checking that it reads 1x28x28 digits."""
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is not None and n_features != int(np.prod(INPUT_SHAPE)):
-        raise InputError(f"{path}: the {name} model takes {n_features} features per image, "
-                         "not 1x28x28 digits; serve a model trained on 28x28 grey digits")
+        raise InputError(f"{path}: the {name} model does not take 1x28x28 digits (it takes "
+                         f"{n_features} features per image); serve a model trained on 28x28 "
+                         "grey digits")
     try:
         proba = estimator.predict_proba(np.zeros((1, *INPUT_SHAPE), dtype=np.uint8))
     except (RuntimeError, ValueError) as exc:
