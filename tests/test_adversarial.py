@@ -956,3 +956,24 @@ def test_plain_choices_of_code_params_still_load(lenet_kd, tmp_path, digits, nam
 
     path = with_params(lenet_kd[0], tmp_path / "m.kd", **{name: value})
     assert load_model(path, device="cpu").predict_proba(digits[0][:2]).shape == (2, 10)
+
+
+# -- bad parameter values: one line before any data are read (defect 11; the validation
+#    itself is issue 13's, kagdigits/models/params.py) --
+
+@pytest.mark.parametrize("setting, name", [
+    ("batch_size=0", "batch_size"), ("train_split=0.5", "train_split"),
+    ("criterion__label_smoothing=2", "criterion__label_smoothing"),
+    ("iterator_train__batch_size=None", "iterator_train__batch_size"),
+])
+def test_bad_parameter_values_are_one_line_before_any_data_are_read(tmp_path, monkeypatch,
+                                                                    capsys, setting, name):
+    from kagdigits.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no-such-train.csv"  # read only after the parameters are checked
+    code = main(["submission", "--train", str(missing), "--test", str(missing),
+                 "--epochs", "1", "--device", "cpu", "--set", setting])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"--set {name}" in err
+    assert "no such file" not in err and not (tmp_path / "runs").exists()
