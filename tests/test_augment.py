@@ -125,7 +125,7 @@ def fit_recording(digits, **params):
 
 
 def test_estimators_augment_training_batches_only(digits):
-    clf, seen, images = fit_recording(digits, augment="affine")
+    clf, seen, images = fit_recording(digits, augment="affine", precision="fp32")
     train = [x for training, x in seen if training]
     valid = [x for training, x in seen if not training]
     train_rows = set(clf.get_split_datasets(digits[0][:96], digits[1][:96])[0].indices)

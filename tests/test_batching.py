@@ -142,7 +142,10 @@ def test_mixed_precision_on_cpu(digits, precision):
     assert clf.history[-1, "train_loss"] < clf.history[0, "train_loss"]
 
 
-def test_channels_last_and_auto_defaults_on_cpu(digits):
+def test_channels_last_and_auto_defaults_on_cpu(digits, monkeypatch):
+    from kagdigits.models import device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)  # else bf16 + NHWC
     X, y = digits
     plain, nhwc = (LeNet5Classifier(max_epochs=1, verbose=0, device="cpu", channels_last=c,
                                     train_split=None).fit(X, y) for c in ("auto", True))

@@ -18,6 +18,7 @@ from kagdigits.kaggle.ledger import (
     read_ledger,
     update_row,
 )
+from kagdigits.models import LeNet5Classifier
 from kagdigits.models.params import non_default_params
 
 
@@ -136,8 +137,9 @@ def test_submission_command_records_its_file(tiny_kaggle_files, tmp_path, capsys
     written = capsys.readouterr().out.strip().splitlines()[-1]
     (row,) = read_ledger(ledger_path(out))
     assert row["file"] == written.rsplit("/", 1)[-1]
+    chosen = LeNet5Classifier(device="cpu").initialize().hardware_summary()
     assert (row["model"], row["device"], row["data"], row["version"]) == (
-        "lenet5", "cpu", str(train), __version__)
+        "lenet5", chosen, str(train), __version__)
     params = json.loads(row["params"])
     assert {"device": "cpu", "max_epochs": 1, "module__activation": "tanh"}.items() <= \
         params.items()

@@ -8,10 +8,12 @@ import torch
 from safetensors import safe_open
 
 from kagdigits.cli.main import main
+from kagdigits.cli.training import build_estimator, fit_in_run
 from kagdigits.kaggle.ledger import read_ledger
 from kagdigits.models import LeNet5Classifier, MLP3Classifier
 from kagdigits.models import device as device_module
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
+from kagdigits.runs.config import RunConfig, start_run
 from kagdigits.runs.persist import save_model
 
 NATIVE_BF16 = device_module.cpu_has_native_bf16()
@@ -92,8 +94,11 @@ def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files
     [run] = (tmp_path / "runs").iterdir()
     assert json.loads((run / "run.json").read_text())["hardware"] == "cpu, fp32, contiguous"
     monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    X, y = _tiny()
+    config = RunConfig("fit", epochs=1, device="cpu")
+    started = start_run(config, X, y, hardware="cpu, fp32, contiguous")
     capsys.readouterr()
-    assert main(["submission", "--resume", run.name]) == 0
+    fit_in_run(config, build_estimator(config), X, y, run_dir=started)
     assert ("this run started on cpu, fp32, contiguous; this machine continues it on "
             "cpu, bf16 autocast, channels_last") in capsys.readouterr().out
     clf = LeNet5Classifier(max_epochs=1, device="cpu", verbose=0).fit(*_tiny())

@@ -29,7 +29,8 @@ from kagdigits.runs.checkpoints import (
 # a miss), so a resume that lost RNG, scheduler or early-stopping state would differ.
 SETTINGS = dict(max_epochs=12, patience=2, lr=0.02, module__dropout=0.3, batch_size=32,
                 iterator_train__shuffle=True, device="cpu", verbose=0,
-                augment=None, criterion__label_smoothing=0.0)  # (test_ensemble resumes with them)
+                augment=None, criterion__label_smoothing=0.0,  # (test_ensemble resumes with them)
+                precision="fp32")  # the early-stopping story above is fp32's
 COMPARED = ["train_loss", "valid_loss", "valid_acc", "valid_loss_best", "event_lr"]
 
 
