@@ -23,7 +23,8 @@ def add_arguments(parser):
 
 
 def model_rows():
-    """One [name, class name, params 1x28x28, params 3x32x32, description] per model.
+    """One [name, class name, params 1x28x28, params 3x32x32, description] per model, the
+    single networks in registry order, then the ensembles (whatever the import order).
 
     The networks are built on torch's ``meta`` device: shapes only, no memory and no
     weight initialisation, so counting even ResNet-18's 11 million parameters is cheap.
@@ -42,8 +43,8 @@ def model_rows():
                                                    "in_chans": chans})) for m in members)
                       for chans in (1, 3)]
         description = cls.__doc__.strip().splitlines()[0]
-        rows.append([name, cls.__name__, *counts, description])
-    return rows
+        rows.append((is_ensemble(estimator), [name, cls.__name__, *counts, description]))
+    return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
 
 
 def source_key():
