@@ -6,7 +6,13 @@ import pytest
 
 from kagdigits.errors import InputError
 from kagdigits.files.kaggle_csv import pixel_columns
-from kagdigits.models.inputs import to_images, to_labels
+from kagdigits.models.inputs import (
+    check_labels,
+    encode_labels,
+    label_classes,
+    to_images,
+    to_inputs,
+)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def test_cifar_shapes(pixels):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.zeros((2, 100 + 1)), "cannot read 101 values"),
+    (np.zeros((2, 100)), "100 feature.s. per row, which is not an image.*784.*1,024.*3,072"),
     (np.zeros((2, 2, 2, 2, 2)), "shape"),
     (np.full((2, 784), 256), "0..255"),
     (np.full((2, 784), -1), "0..255"),
@@ -57,13 +63,42 @@ def test_bad_pixels_raise_a_clear_value_error(bad, message):
         to_images(bad)
 
 
-def test_labels_from_series_and_float_ints():
-    assert to_labels(pd.Series([0, 9, 3])).dtype == np.int64
-    np.testing.assert_array_equal(to_labels(np.array([1.0, 2.0])), [1, 2])
+def test_image_widths_and_any_width_for_feature_networks():
+    assert to_images(np.zeros((2, 1024), dtype=np.uint8)).shape == (2, 1, 32, 32)
+    assert to_images(np.zeros((2, 100)), shape=(1, 10, 10)).shape == (2, 1, 10, 10)
+    assert to_images(np.zeros((2, 10, 10))).shape == (2, 1, 10, 10)  # N-D: any size
+    features = to_inputs(np.full((2, 100), 51, dtype=np.uint8), features=True)
+    assert features.shape == (2, 100) and features.dtype == np.float32
+    np.testing.assert_allclose(features, 0.2)  # the same scaling rule as pixels
+    assert to_inputs(np.zeros((2, 784)), features=True).shape == (2, 1, 28, 28)
+    assert to_inputs(np.zeros((2, 784)), shape=(784,)).shape == (2, 784)
 
 
-@pytest.mark.parametrize("bad", [np.array([0, 10]), np.array([-1]), np.array(["a"]),
-                                 np.array([0.5]), np.zeros((2, 2), dtype=int)])
-def test_bad_labels(bad):
-    with pytest.raises(InputError):
-        to_labels(bad)
+def test_labels_from_series_column_and_strings():
+    assert check_labels(pd.Series([0, 9, 3]), 3).tolist() == [0, 9, 3]
+    with pytest.warns(UserWarning, match="column-vector y"):  # sklearn's DataConversionWarning
+        assert check_labels(np.array([[1], [2]]), 2).tolist() == [1, 2]
+    classes = label_classes(np.array(["b", "a", "b"]))
+    assert classes.tolist() == ["a", "b"]
+    assert encode_labels(np.array(["b", "a", "b"]), classes).tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((2, 2), dtype=int), "y should be a 1d array"),
+    (np.array([0.5, 1.5]), "Unknown label type"),
+    (np.array([1, 2, 3]), "inconsistent numbers of samples"),
+])
+def test_bad_labels_raise_sklearn_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        check_labels(bad, 2)
+
+
+def test_one_class_and_unseen_labels():
+    with pytest.raises(ValueError, match="at least 2 classes.*only one class: 7"):
+        label_classes(np.array([7, 7]))
+    with pytest.raises(InputError, match="not among the classes.*'c'"):
+        encode_labels(np.array(["a", "c"]), np.array(["a", "b"]))
+    with pytest.raises(InputError, match="num_classes=3 means labels 0..2.*\\[5\\]"):
+        label_classes(np.array([0, 5]), num_classes=3)
+    assert label_classes(np.array([1, 2]), num_classes=4).tolist() == [0, 1, 2, 3]
+    assert label_classes(np.array([1, 2]), classes=[3, 2, 1]).tolist() == [1, 2, 3]

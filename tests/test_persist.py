@@ -170,3 +170,48 @@ def test_cli_predict_refuses_a_pickle_in_one_line(tiny_kaggle_files, tmp_path, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "which kagdigits never loads" in err
     assert not (tmp_path / "code-ran").exists() and not (tmp_path / "subs").exists()
+
+
+# --- what fit learns round-trips (issue 13) -------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["binary", "strings", "pca-mlp", "frame"])
+def test_fitted_attributes_round_trip_in_kd_files_and_pickles(digits, tmp_path, kind):
+    import pandas as pd
+    from sklearn.decomposition import PCA
+
+    from kagdigits import MLP3Classifier
+    from kagdigits.files.kaggle_csv import pixel_columns
+
+    X, y = digits
+    fast = dict(max_epochs=1, batch_size=32, train_split=None, verbose=0, device="cpu")
+    clf, X_test = LeNet5Classifier(**fast), X
+    if kind == "binary":
+        clf.fit(X, (y > 4).astype(int))
+    elif kind == "strings":
+        clf.fit(X, np.array(list("abcdefghij"))[y])
+    elif kind == "pca-mlp":
+        X_test = PCA(30, random_state=0).fit_transform(X / 255)
+        clf = MLP3Classifier(**fast).fit(X_test, y)
+    else:
+        X_test = pd.DataFrame(X, columns=pixel_columns())
+        clf.fit(X_test, y)
+    for again in (load_model(save_model(clf, tmp_path / "m.kd"), device="cpu"),
+                  pickle.loads(pickle.dumps(clf))):
+        np.testing.assert_array_equal(again.classes_, clf.classes_)
+        assert again.n_features_in_ == clf.n_features_in_
+        assert again.input_shape_ == clf.input_shape_
+        np.testing.assert_array_equal(again.predict(X_test), clf.predict(X_test))
+        if kind == "frame":
+            assert again.feature_names_in_.tolist() == pixel_columns()
+            with pytest.raises(InputError, match="another order"):
+                again.predict(X_test[X_test.columns[::-1]])
+
+
+def test_a_kd_file_without_fitted_attributes_still_loads(fitted, saved, digits):
+    with safe_open(saved, framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        metadata = {k: v for k, v in f.metadata().items() if k != "fitted"}
+    saved.write_bytes(save(tensors, metadata=metadata))  # as written before issue 13
+    loaded = load_model(saved, device="cpu")
+    assert loaded.classes_.tolist() == list(range(10))
+    np.testing.assert_array_equal(loaded.predict(digits[0]), fitted.predict(digits[0]))

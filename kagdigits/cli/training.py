@@ -39,7 +39,7 @@ def run_config(args, **files):
 def set_error(exc):
     """A :class:`~kagdigits.models.params.ParameterError` as the ``--set`` line it stands for."""
     where = f"--set {exc.param}" if exc.param else "--set"
-    return KagdigitsError(f"{where}: {exc}")
+    return KagdigitsError(f"{where}: {getattr(exc, 'reason', exc)}")
 
 
 def build_estimator(config, **overrides):

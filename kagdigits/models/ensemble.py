@@ -95,7 +95,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     members_ : list of fitted estimators
-    classes_ : ndarray of the labels seen in ``fit``
+    classes_ : ndarray
+        The sorted labels seen in ``fit`` (any kind); ``predict`` returns them and
+        ``predict_proba``'s columns follow their order.
     n_pseudo_labelled_ : int
         Unlabelled rows used with their predicted labels (0 without pseudo-labelling).
     """
@@ -178,7 +180,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                              "pseudo_threshold to pseudo-label them, or drop them")
         X_labelled, y_labelled = X[~unlabelled], y[~unlabelled]
         self.members_ = self._fit_members(X_labelled, y_labelled)
-        self.classes_ = np.unique(y_labelled)
+        self.classes_ = self.members_[0].classes_  # the members learn the labels (any kind)
         self.n_pseudo_labelled_ = 0
         if unlabelled.any():
             proba = self.predict_proba(X[unlabelled])
@@ -189,7 +191,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                       f"unlabelled rows predicted with p >= {self.pseudo_threshold}; "
                       "training new members with them", flush=True)
             X_all = np.concatenate([X_labelled, X[unlabelled][confident]])
-            y_all = np.concatenate([y_labelled, proba[confident].argmax(axis=1)])
+            y_all = np.concatenate([y_labelled, self.classes_[proba[confident].argmax(axis=1)]])
             self.members_ = self._fit_members(X_all, y_all.astype(y_labelled.dtype),
                                               first_index=self.n_members)
         return self
@@ -225,8 +227,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return total / count
 
     def predict(self, X):
-        """The class with the highest mean probability."""
-        return self.predict_proba(X).argmax(axis=1)
+        """The label (a member of ``classes_``) with the highest mean probability."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     @property
     def history(self):

@@ -5,6 +5,7 @@ float pixels are used exactly as given (you have scaled them yourself, e.g. with
 ``StandardScaler`` in a ``Pipeline``).
 """
 
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -13,6 +14,8 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 import kagdigits
 from kagdigits.errors import InputError
@@ -32,28 +35,26 @@ def caller_stacklevel():
     return level
 
 
-def to_images(X):
-    """Return ``X`` as a C-contiguous float32 array of shape (n, C, H, W).
+#: Row widths a convolutional net reads as images without being told: 28x28 (MNIST),
+#: 32x32 grey and 32x32 colour (CIFAR-10). Other shapes: pass (n, H, W) or (n, C, H, W).
+IMAGE_WIDTHS = {784: (1, 28, 28), 1024: (1, 32, 32), 3072: (3, 32, 32)}
 
-    Parameters
-    ----------
-    X : DataFrame or array-like
-        Kaggle pixel DataFrame, or an array of shape (n, 784), (n, 28, 28) or
-        (n, 1, 28, 28) (any square size, 1 or 3 channels), integer 0..255 or float.
-    """
+
+def _numbers(X):
+    """``X`` (a DataFrame or array-like) as a numeric numpy array, or a clear error."""
     if hasattr(X, "to_numpy"):  # pandas
         X = X.to_numpy()
     X = np.asarray(X)
     if X.dtype == object or X.dtype.kind not in "biuf":
         raise InputError(
             f"pixels must be numbers, got dtype {X.dtype}; convert X with .astype('uint8')")
-    if X.ndim in (2, 3):
-        X = as_image_array(X)
-    elif X.ndim != 4:
-        raise InputError(
-            f"X has shape {X.shape}; pass (n, 784), (n, 28, 28) or (n, 1, 28, 28)")
     if len(X) == 0:
         raise InputError("X has no rows; pass at least one image")
+    return X
+
+
+def _scaled(X, warn=True):
+    """``X`` as C-contiguous float32 by the scaling rule (integers 0..255 divided by 255)."""
     if X.dtype.kind in "biu":
         if X.size and (X.min() < 0 or X.max() > 255):
             raise InputError(
@@ -64,7 +65,7 @@ def to_images(X):
     if not np.isfinite(X).all():
         raise InputError("X contains NaN or infinite values; fill or drop those rows")
     head = X[:256]
-    if head.max() > 1.5 and np.array_equal(head, np.round(head)):
+    if warn and head.max() > 1.5 and np.array_equal(head, np.round(head)):
         warnings.warn(
             "float pixels look like 0..255 values; they are used as given. "
             "Pass them as integers (e.g. .astype('uint8')) to have them scaled to 0..1",
@@ -72,21 +73,115 @@ def to_images(X):
     return X
 
 
-def to_labels(y, num_classes=10):
-    """Return ``y`` as an int64 array of class indices 0..num_classes-1."""
+def to_images(X, shape=None):
+    """Return ``X`` as a C-contiguous float32 array of shape (n, C, H, W).
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        Kaggle pixel DataFrame, or rows of 784, 1,024 or 3,072 pixels
+        (:data:`IMAGE_WIDTHS`), or an array of shape (n, H, W) or (n, C, H, W);
+        integer 0..255 or float.
+    shape : tuple or None, default=None
+        (C, H, W) that flat rows of ``C * H * W`` values stand for (an estimator passes
+        the shape it was fitted on); ``None``: :data:`IMAGE_WIDTHS`.
+    """
+    X = _numbers(X)
+    if X.ndim == 2:
+        width = X.shape[1]
+        if shape is not None and len(shape) == 3 and math.prod(shape) == width:
+            X = X.reshape(len(X), *shape)
+        elif width in IMAGE_WIDTHS:
+            X = X.reshape(len(X), *IMAGE_WIDTHS[width])
+        else:
+            raise InputError(
+                f"X has {width} feature(s) per row, which is not an image; image networks "
+                "take rows of 784 (28x28), 1,024 (32x32) or 3,072 (3x32x32) pixels, or "
+                "arrays of shape (n, H, W) or (n, C, H, W); MLP3Classifier takes any width")
+    elif X.ndim in (3, 4):
+        X = as_image_array(X)
+    else:
+        raise InputError(
+            f"X has shape {X.shape}; pass (n, 784), (n, 28, 28) or (n, 1, 28, 28)")
+    return _scaled(X)
+
+
+def to_inputs(X, features=False, shape=None):
+    """``X`` as a network reads it: images (see :func:`to_images`) or, for a network that
+    takes features, rows of any other width as a float32 (n, n_features) array.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+    features : bool, default=False
+        The network takes flat rows of any width (e.g. an MLP after a ``PCA``).
+    shape : tuple or None, default=None
+        The shape of one row the estimator was fitted on: (C, H, W) images or
+        (n_features,) features; ``None``: decided from ``X``.
+    """
+    X = _numbers(X)
+    as_features = shape is not None and len(shape) == 1
+    if shape is None:
+        as_features = features and X.ndim == 2 and X.shape[1] not in IMAGE_WIDTHS
+    if as_features:
+        if X.ndim != 2:
+            raise InputError(f"X has shape {X.shape}; pass rows of {shape[0]} features")
+        return _scaled(X, warn=False)
+    return to_images(X, shape)
+
+
+def check_labels(y, n_rows):
+    """``y`` as a 1-D numpy array of class labels of one label per row of X.
+
+    A column vector is flattened with sklearn's ``DataConversionWarning``; other shapes,
+    a length other than ``n_rows`` and continuous values raise sklearn's ``ValueError``.
+    """
     if hasattr(y, "to_numpy"):
         y = y.to_numpy()
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise InputError(f"y must be one label per row, got shape {y.shape}")
-    if y.dtype.kind == "f" and np.array_equal(y, np.round(y)):
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iu":
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_rows:
+        raise InputError(f"Found input variables with inconsistent numbers of samples: "
+                         f"[{n_rows}, {len(y)}]; pass one label per row of X")
+    check_classification_targets(y)
+    return y
+
+
+def label_classes(y, classes=None, num_classes=None, name="the estimator"):
+    """The sorted class labels ``y`` stands for: ``classes`` if given, else ``0..num_classes-1``
+    if given (then ``y`` must hold integers in that range), else the unique labels of ``y``.
+
+    Fewer than two classes raise a ``ValueError`` in scikit-learn's words.
+    """
+    if classes is not None:
+        found = np.unique(np.asarray(classes))
+    elif num_classes is not None:
+        found = np.arange(num_classes)
+        if y.dtype.kind not in "iuf" or not np.isin(y, found).all():
+            raise InputError(
+                f"module__num_classes={num_classes} means labels 0..{num_classes - 1}, but y "
+                f"holds {_some(np.setdiff1d(y, found))}; drop module__num_classes to "
+                "let the classes follow y, or pass classes=[...] listing every label")
+    else:
+        found = np.unique(y)
+    if len(found) < 2:
         raise InputError(
-            f"labels must be integers 0..{num_classes - 1}, got dtype {y.dtype}; "
-            "encode them first (e.g. sklearn.preprocessing.LabelEncoder)")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
+            f"{name} needs samples of at least 2 classes in the data, but the data contains "
+            f"only one class: {_some(found)[1:-1] or None}")
+    return found
+
+
+def encode_labels(y, classes):
+    """``y`` as int64 indices into ``classes`` (sorted); labels not in it raise."""
+    index = np.searchsorted(classes, y).clip(0, len(classes) - 1)
+    unseen = classes[index] != y
+    if unseen.any():
         raise InputError(
-            f"labels must lie in 0..{num_classes - 1}, found {y.min()}..{y.max()}; "
-            "set module__num_classes or encode the labels")
-    return y.astype(np.int64, copy=False)
+            f"y has labels not among the classes {_some(classes)}: {_some(np.unique(y[unseen]))}"
+            "; fit again (warm_start=False) to learn a new set of classes")
+    return index.astype(np.int64)
+
+
+def _some(values, n=5):
+    """Up to ``n`` of ``values`` for a message: ``[1, 2, 3, ...]``."""
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in values[:n])
+    return f"[{shown}{', ...' if len(values) > n else ''}]"

@@ -2,7 +2,9 @@
 
 A ``.kd`` file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file: the
 network's weights as tensors and, in its metadata, the estimator's registry name and
-the parameters that differ from that estimator's defaults, as JSON. Only plain values
+the parameters that differ from that estimator's defaults, its ``classes_`` and what
+``fit`` learnt of its input (``n_features_in_``, ``feature_names_in_``, the input shape
+the network was sized to), as JSON. Only plain values
 (numbers, strings, booleans, lists, dicts) are stored, plus the optimizer and loss
 classes by name (``torch.optim.*``, ``torch.nn.*`` losses). Loading reads JSON and raw
 tensors only, so a file cannot run code; a pickle, a ``torch.save`` file or a name
@@ -96,6 +98,7 @@ def save_model(estimator, path, overwrite=False):
         "format": FORMAT, "version": VERSION, "model": name,
         "params": json.dumps(_encode_params(estimator)),
         "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
+        "fitted": json.dumps(_members(estimator)[0].fitted_inputs()),
         "trained_on": estimator.hardware_summary(),
     }
     networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
@@ -171,12 +174,27 @@ def _decode_params(path, params):
     return decoded
 
 
-def _load_members(ensemble, tensors):
+def _members(estimator):
+    """The networks' estimators: an ensemble's members, or ``[estimator]``."""
+    return estimator.members_ if is_ensemble(estimator) else [estimator]
+
+
+def _restore(estimator, classes, fitted):
+    """Set the fitted attributes a file saved (``fitted`` is ``None`` in files written
+    before they were saved: then only ``classes_``, after the network is built)."""
+    if fitted is not None:
+        estimator.restore_fitted(classes, fitted)
+    estimator.initialize()
+    if fitted is None and classes:
+        estimator.classes_inferred_ = np.asarray(classes)
+
+
+def _load_members(ensemble, tensors, classes, fitted):
     """Build ``ensemble``'s members and give each its ``member<i>.`` tensors."""
     ensemble.members_ = ensemble.new_members()
     for i, member in enumerate(ensemble.members_):
         prefix = f"member{i}."
-        member.initialize()
+        _restore(member, classes, fitted)
         member.module_.load_state_dict(
             {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     if len(tensors) != sum(len(m.module_.state_dict()) for m in ensemble.members_):
@@ -207,8 +225,11 @@ def load_model(path, device="auto"):
     try:
         params = json.loads(metadata["params"])
         classes = json.loads(metadata["classes"])
+        fitted = json.loads(metadata["fitted"]) if "fitted" in metadata else None
         if not isinstance(params, dict) or not isinstance(classes, list):
             raise ValueError("params must be an object and classes a list")
+        if not isinstance(fitted, dict | None):
+            raise ValueError("fitted must be an object")
     except (KeyError, ValueError) as exc:
         raise _refuse(path, f"has damaged metadata ({exc})") from None
     estimator = REGISTRY[name]()
@@ -216,9 +237,9 @@ def load_model(path, device="auto"):
         decoded = _check_code_params(path, estimator, _decode_params(path, params))
         estimator.set_params(**decoded, device=device)
         if is_ensemble(estimator):
-            _load_members(estimator, tensors)
+            _load_members(estimator, tensors, classes, fitted)
         else:
-            estimator.initialize()
+            _restore(estimator, classes, fitted)
             estimator.module_.load_state_dict(tensors)
     except (ValueError, TypeError, RuntimeError) as exc:
         if isinstance(exc, ParameterError):
@@ -229,6 +250,4 @@ def load_model(path, device="auto"):
         raise _refuse(path, f"does not match the {name} model ({detail})") from None
     if classes and is_ensemble(estimator):
         estimator.classes_ = np.asarray(classes)
-    elif classes:
-        estimator.classes_inferred_ = np.asarray(classes)
     return estimator

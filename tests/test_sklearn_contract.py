@@ -1,0 +1,264 @@
+"""What scikit-learn users take for granted: labels of any kind, feature names, set_params
+after fit, parameters checked before any data are read, user callbacks, repr, any width."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.metrics import log_loss
+from sklearn.pipeline import make_pipeline
+from skorch.callbacks import EarlyStopping, LRScheduler
+
+from kagdigits import LeNet5Classifier, MLP3Classifier
+from kagdigits.cli.training import set_error
+from kagdigits.errors import InputError
+from kagdigits.files.kaggle_csv import pixel_columns
+from kagdigits.models.base import PRECISIONS
+from kagdigits.models.params import PARAMETERS, ParameterError, make_estimator
+
+FAST = dict(max_epochs=1, batch_size=32, train_split=None, verbose=0, device="cpu")
+NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                  "nine"])
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    X, y = digits
+    return X[:200], y[:200], X[200:]
+
+
+# --- labels -------------------------------------------------------------------------------
+
+def test_binary_labels_give_two_columns_and_log_loss_works(data):
+    X, y, X_test = data
+    binary = (y > 4).astype(int)
+    clf = LeNet5Classifier(**FAST).fit(X, binary)
+    proba = clf.predict_proba(X)
+    assert clf.classes_.tolist() == [0, 1] and proba.shape == (200, 2)
+    assert clf.module_.classifier[-1].out_features == 2
+    assert np.isfinite(log_loss(binary, proba))
+    assert set(clf.predict(X_test)) <= {0, 1}
+
+
+def test_string_labels_are_predicted_as_strings(data):
+    X, y, X_test = data
+    clf = LeNet5Classifier(**FAST).fit(X, NAMES[y])
+    assert clf.classes_.tolist() == sorted(NAMES)
+    predicted = clf.predict(X_test)
+    assert predicted.dtype.kind == "U" and set(predicted) <= set(NAMES)
+    # the columns follow classes_: the argmax column names the predicted label
+    np.testing.assert_array_equal(clf.classes_[clf.predict_proba(X_test).argmax(1)], predicted)
+
+
+def test_labels_1_to_10_and_a_user_set_num_classes(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**FAST).fit(X, y + 1)
+    assert clf.classes_.tolist() == list(range(1, 11))
+    assert clf.predict_proba(X).shape == (200, 10) and set(clf.predict(X)) <= set(range(1, 11))
+    eleven = LeNet5Classifier(module__num_classes=11, **FAST).fit(X, y + 1)
+    assert eleven.classes_.tolist() == list(range(11))  # 0..10: one column per class
+    assert eleven.predict_proba(X).shape == (200, 11)
+    with pytest.raises(ValueError, match="module__num_classes=5 means labels 0..4"):
+        LeNet5Classifier(module__num_classes=5, **FAST).fit(X, y)
+
+
+def test_kaggle_labels_are_their_own_class_indices(data):
+    X, y, X_test = data
+    clf = LeNet5Classifier(**FAST).fit(X, y)
+    assert clf.classes_.tolist() == list(range(10))
+    assert clf.module_.classifier[-1].out_features == 10
+    np.testing.assert_array_equal(clf.predict(X_test), clf.predict_proba(X_test).argmax(1))
+    same = LeNet5Classifier(**FAST).fit(X, pd.Series(y.astype(np.int32)))
+    np.testing.assert_array_equal(same.predict_proba(X_test), clf.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("labels, message", [
+    (lambda y: np.zeros_like(y), "at least 2 classes in the data.*only one class: 0"),
+    (lambda y: np.stack([y, y], axis=1), "y should be a 1d array"),
+    (lambda y: y[:-1], "inconsistent numbers of samples"),
+    (lambda y: y + 0.5, "Unknown label type"),
+    (lambda y: None, "requires y to be passed"),
+])
+def test_bad_labels_are_value_errors_in_sklearn_words(data, labels, message):
+    X, y, _ = data
+    with pytest.raises(ValueError, match=message):
+        LeNet5Classifier(**FAST).fit(X, labels(y))
+
+
+def test_labels_unseen_in_fit_are_refused_by_partial_fit(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**FAST).fit(X, y % 3)
+    with pytest.raises(InputError, match="not among the classes"):
+        clf.partial_fit(X, y)
+
+
+# --- features -----------------------------------------------------------------------------
+
+def test_dataframe_feature_names_and_column_order(data):
+    X, y, X_test = data
+    frame = pd.DataFrame(X, columns=pixel_columns())
+    clf = LeNet5Classifier(**FAST).fit(frame, y)
+    assert clf.n_features_in_ == 784 and clf.feature_names_in_.tolist() == pixel_columns()
+    test = pd.DataFrame(X_test, columns=pixel_columns())
+    expected = clf.predict(test)
+    with pytest.raises(InputError, match="in another order; select them in fit's order"):
+        clf.predict(test[test.columns[::-1]])
+    with pytest.raises(InputError, match="columns differ.*missing: \\['pixel0'\\]"):
+        clf.predict(test.rename(columns={"pixel0": "p0"}))
+    np.testing.assert_array_equal(clf.predict(test[clf.feature_names_in_]), expected)
+
+
+def test_wrong_width_at_predict_is_refused(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**FAST).fit(X.reshape(-1, 28, 28), y)
+    assert clf.n_features_in_ == 784 and clf.input_shape_ == (1, 28, 28)
+    assert clf.predict(X[:5]).shape == (5,)  # flat rows of the fitted image shape
+    with pytest.raises(ValueError, match="X has 1024 features, but LeNet5Classifier is "
+                                         "expecting 784 features"):
+        clf.predict(np.zeros((2, 1024), dtype=np.uint8))
+
+
+def test_mlp_takes_any_number_of_features_behind_a_pca(data):
+    X, y, X_test = data
+    pipe = make_pipeline(PCA(30, random_state=0), MLP3Classifier(**FAST)).fit(X, y)
+    mlp = pipe[-1]
+    assert mlp.n_features_in_ == 30 and mlp.module_.layers[1].in_features == 30
+    assert pipe.predict(X_test).shape == (100,)
+
+
+def test_conv_nets_refuse_other_widths_naming_the_ones_they_take(data):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="100 feature.s. per row, which is not an image.*784 "
+                                         ".*1,024.*3,072.*MLP3Classifier takes any width"):
+        make_pipeline(PCA(100), LeNet5Classifier(**FAST)).fit(X, y)
+
+
+def test_colour_rows_give_a_three_channel_network():
+    X = np.random.RandomState(0).randint(0, 256, (40, 3072)).astype(np.uint8)
+    clf = LeNet5Classifier(**FAST).fit(X, np.arange(40) % 2)
+    assert clf.input_shape_ == (3, 32, 32) and clf.module_.features[0].in_channels == 3
+
+
+# --- set_params after fit, warm_start, partial_fit -----------------------------------------
+
+def _weights(clf):
+    return {k: v.clone() for k, v in clf.module_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("params", [{"augment__shift": 0.0}, {"augment": None},
+                                    {"module__dropout": 0.2}, {"criterion__label_smoothing": 0},
+                                    {"optimizer": torch.optim.SGD}, {"lr": 0.1}])
+def test_set_params_after_fit_keeps_the_trained_network(data, params):
+    X, y, X_test = data
+    clf = LeNet5Classifier(**FAST).fit(X, y)
+    before, proba = _weights(clf), clf.predict_proba(X_test)
+    assert clf.set_params(**params) is clf
+    assert _same_weights(before, _weights(clf))
+    np.testing.assert_array_equal(clf.predict_proba(X_test), proba)
+    assert clf.get_params()[next(iter(params))] is next(iter(params.values()))
+    clf.fit(X, y)  # a new fit builds a new network with the new values
+    assert not _same_weights(before, _weights(clf))
+
+
+def test_warm_start_trains_on_from_the_weights_with_the_new_dropout(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**FAST).fit(X, y)
+    before = _weights(clf)
+    clf.set_params(module__dropout=0.2, warm_start=True, lr=0.0).fit(X, y)  # lr 0: no step
+    assert len(clf.history) == 2  # one more epoch of the same run
+    assert [m.p for m in clf.module_.modules() if isinstance(m, torch.nn.Dropout)] == [0.2, 0.2]
+    assert _same_weights(before, _weights(clf))  # the trained weights, not a new network
+    clf.set_params(lr=0.01).partial_fit(X, y)
+    assert len(clf.history) == 3 and not _same_weights(before, _weights(clf))
+
+
+def test_partial_fit_refuses_a_network_of_another_shape_in_one_line(data):
+    X, y, _ = data
+    clf = MLP3Classifier(**FAST).fit(X, y)
+    before = _weights(clf)
+    clf.set_params(module__hidden_sizes=(8,))
+    with pytest.raises(InputError) as info:
+        clf.partial_fit(X, y)
+    assert "module__hidden_sizes changes the network's shape" in str(info.value)
+    assert "warm_start=False" in str(info.value) and "\n" not in str(info.value)
+    assert _same_weights(before, _weights(clf))
+    clf.fit(X, y)  # a new fit builds the new shape
+    assert clf.module_.layers[1].out_features == 8
+
+
+# --- parameters checked first --------------------------------------------------------------
+
+class Untouchable:
+    """Rows that fail the test if anything reads them."""
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the data were read before the parameters were checked")
+
+    def __len__(self):
+        raise AssertionError("the data were read before the parameters were checked")
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("batch_size", "abc", "expected an integer >= 1, got 'abc'"),
+    ("batch_size", 0, "expected an integer >= 1, got 0"),
+    ("max_epochs", "abc", "expected an integer >= 1, got 'abc'"),
+    ("lr", "abc", "expected a number >= 0, got 'abc'"),
+    ("patience", 0, "expected an integer >= 1 or None, got 0"),
+    ("precision", "fp8", "unknown precision 'fp8'; choose one of: auto, fp32, bf16, fp16"),
+    ("lr_schedule", "cosin", "unknown lr_schedule 'cosin'; choose one of: exponential"),
+    ("augment__zoom", 1.5, "expected a number in [0, 1), got 1.5"),
+    ("criterion__label_smoothing", 2, "expected a number in [0, 1], got 2"),
+    ("iterator_valid__batch_size", -1, "expected an integer >= 1, got -1"),
+    ("train_split", 0.2, "expected a callable or None, got 0.2"),
+])
+def test_bad_values_are_refused_before_any_data_are_read(name, value, reason):
+    with pytest.raises(ParameterError) as info:
+        LeNet5Classifier(**{**FAST, name: value}).fit(Untouchable(), Untouchable())
+    assert info.value.param == name and reason in str(info.value)
+    with pytest.raises(ParameterError) as info:
+        make_estimator("lenet5", {name: value}, device="cpu")
+    assert str(set_error(info.value)) == f"--set {name}: {info.value.reason}"
+    assert reason in info.value.reason
+
+
+def test_the_cli_line_for_a_bad_value():
+    with pytest.raises(ParameterError) as info:
+        make_estimator("lenet5", {"batch_size": "abc"})
+    assert str(set_error(info.value)) == "--set batch_size: expected an integer >= 1, got 'abc'"
+
+
+def test_the_table_knows_every_precision():
+    (options,) = PARAMETERS["precision"]
+    assert set(options.values) == {"auto", *PRECISIONS}
+
+
+# --- callbacks, repr -----------------------------------------------------------------------
+
+def test_a_user_early_stopping_or_scheduler_replaces_the_built_in_one(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**{**FAST, "train_split": LeNet5Classifier().train_split},
+                           callbacks=[EarlyStopping(patience=1),
+                                      LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1)])
+    clf.fit(X, y)
+    kinds = [type(cb) for _, cb in clf.callbacks_]
+    assert kinds.count(EarlyStopping) == 1 and kinds.count(LRScheduler) == 1
+    assert "lr_decay" not in dict(clf.callbacks_) and "early_stopping" not in dict(clf.callbacks_)
+    built_in = LeNet5Classifier(**{**FAST, "train_split": LeNet5Classifier().train_split})
+    names = dict(built_in.initialize().callbacks_)
+    assert isinstance(names["early_stopping"], EarlyStopping) and "lr_decay" in names
+
+
+def test_repr_lists_the_parameters_that_differ_from_the_defaults(data):
+    assert repr(LeNet5Classifier()) == "LeNet5Classifier()"
+    assert repr(LeNet5Classifier(max_epochs=2)) == "LeNet5Classifier(max_epochs=2)"
+    clf = MLP3Classifier(lr=0.01, module__dropout=0.1)
+    assert repr(clf) == "MLP3Classifier(lr=0.01, module__dropout=0.1)"
+    assert repr(clone(clf)) == repr(clf)  # a cloned ValidSplit is still the default
+    fitted = LeNet5Classifier(**FAST).fit(*data[:2])
+    assert repr(fitted).startswith("LeNet5Classifier(max_epochs=1, batch_size=32")
