@@ -438,7 +438,7 @@ class DigitClassifier(NeuralNetClassifier):
         """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
         and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
         if self.precision == "auto":
-            return auto_precision(self.device)
+            return auto_precision(self.device, getattr(self, "module_", None))
         choose({"auto": None, **PRECISIONS}, self.precision, "precision")
         return self.precision
 
