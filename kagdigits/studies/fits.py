@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kagdigits.models import is_ensemble
+from kagdigits.models.base import index_accuracy
 from kagdigits.models.device import resolve_device
 from kagdigits.nets import count_params
 
@@ -25,7 +26,8 @@ def with_train_accuracy(estimator):
     if is_ensemble(estimator):
         return estimator
     callbacks = [c for c in estimator.callbacks or [] if not _is_named(c, "train_acc")]
-    scoring = EpochScoring("accuracy", lower_is_better=False, on_train=True, name="train_acc")
+    scoring = EpochScoring(index_accuracy, lower_is_better=False, on_train=True,
+                           name="train_acc")  # the batches hold class indices, not labels
     return estimator.set_params(callbacks=[*callbacks, ("train_acc", scoring)])
 
 
