@@ -114,3 +114,20 @@ def test_early_stopping_restores_the_best_epoch(digits):
     _, valid = clf.get_split_datasets(X, y)  # the same seeded stratified split as in fit
     loss = log_loss(y[valid.indices], clf.predict_proba(X[valid.indices]), labels=range(10))
     assert loss == pytest.approx(valid_losses[best], rel=1e-3)
+
+
+def test_pipeline_grid_search_with_string_labels_and_a_pca_fed_mlp(digits):
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+
+    from kagdigits import MLP3Classifier
+
+    X, y = digits
+    names = np.array(list("abcdefghij"))[y]
+    pipe = Pipeline([("pca", PCA(random_state=0)),
+                     ("mlp", MLP3Classifier(max_epochs=1, batch_size=32, train_split=None,
+                                            verbose=0, device="cpu"))])
+    grid = GridSearchCV(pipe, {"pca__n_components": [10, 20]}, cv=2).fit(X / 255.0, names)
+    assert grid.best_estimator_[-1].module_.layers[1].in_features in {10, 20}
+    assert set(grid.predict(X / 255.0)) <= set("abcdefghij")
+    assert grid.predict_proba(X / 255.0).shape == (300, 10)
