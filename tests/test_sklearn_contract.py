@@ -87,6 +87,14 @@ def test_bad_labels_are_value_errors_in_sklearn_words(data, labels, message):
         LeNet5Classifier(**FAST).fit(X, labels(y))
 
 
+def test_partial_fit_takes_every_class_on_its_first_call(data):
+    X, y, _ = data
+    clf = LeNet5Classifier(**FAST).partial_fit(X[y < 5], y[y < 5], classes=range(10))
+    assert clf.classes_.tolist() == list(range(10)) and clf.predict_proba(X).shape == (200, 10)
+    clf.partial_fit(X[y >= 5], y[y >= 5])  # labels the first call did not see, but named
+    assert len(clf.history) == 2
+
+
 def test_labels_unseen_in_fit_are_refused_by_partial_fit(data):
     X, y, _ = data
     clf = LeNet5Classifier(**FAST).fit(X, y % 3)

@@ -44,7 +44,10 @@ class LeNet5Classifier(DigitClassifier):
 class MLP3Classifier(DigitClassifier):
     """Perceptron 784-80-20-10, sized like LeNet-5 (64,630 parameters).
 
-    Named so that it does not shadow ``sklearn.neural_network.MLPClassifier``.
+    Named so that it does not shadow ``sklearn.neural_network.MLPClassifier``. It takes
+    any number of features: its input size is learnt at fit (``module__in_features``),
+    so it can follow a ``PCA`` or take other tabular data; rows of 784, 1,024 or 3,072
+    values and N-D arrays are read as images (and augmented), other rows as given.
     Network options: ``module__hidden_sizes``, ``module__activation``,
     ``module__dropout``, ``module__img_size`` (see :class:`kagdigits.nets.MLP`).
     Light augmentation and label smoothing lifted its demo-set test accuracy from
