@@ -796,11 +796,11 @@ def test_enough_rows_stay_stratified_without_a_warning(digits):
 
 def test_cli_submission_on_a_15_row_train_file_says_so_in_one_line(tmp_path, digits, capsys,
                                                                    monkeypatch):
-    from kagdigits.cli.main import main
-    from kagdigits.files.kaggle_csv import write_kaggle_csv
-
     import sys
     import warnings
+
+    from kagdigits.cli.main import main
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     def show(message, category, filename, lineno, file=None, line=None):  # Python's own
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

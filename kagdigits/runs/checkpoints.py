@@ -63,7 +63,7 @@ class CheckpointError(KagdigitsError):
     """A checkpoint file is damaged: the run cannot be resumed."""
 
 
-class CheckpointSaveError(KagdigitsError):
+class CheckpointSaveError(KagdigitsError, OSError):
     """A checkpoint could not be written (e.g. a full disk); the previous one is kept."""
 
 
