@@ -67,3 +67,26 @@ def notebook_line(submission, is_demo):
     if copy is None:
         return None
     return f"Kaggle Notebook: also written as {copy} (the file this notebook submits)"
+
+
+def write_and_report(labels, out, model, estimator, source, train_seconds=None, summary=None):
+    """Write the submission of ``labels`` and its ledger row; print ``summary`` (if any),
+    the demo accuracy (when ``source`` knows the test labels), the Kaggle Notebook copy and,
+    last, the new file's path."""
+    import numpy as np
+
+    from kagdigits.files.submission import write_submission
+    from kagdigits.kaggle.ledger import record_submission
+
+    path = write_submission(labels, out, model)
+    record_submission(path, estimator, model=model, train_seconds=train_seconds,
+                      data="demo" if source.is_demo else str(source.train_path or ""))
+    if summary:
+        print(summary)
+    if source.y_test is not None:
+        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
+              f"({len(source.y_test):,} digits)")
+    if line := notebook_line(path, source.is_demo):
+        print(line)
+    print(path)
+    return path

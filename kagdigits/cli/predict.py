@@ -26,12 +26,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    import numpy as np
-
-    from kagdigits.cli.outcome import notebook_line, predict_labels
+    from kagdigits.cli.outcome import predict_labels, write_and_report
     from kagdigits.files.sources import load_test_source
-    from kagdigits.files.submission import write_submission
-    from kagdigits.kaggle.ledger import record_submission
     from kagdigits.models.device import resolve_device
     from kagdigits.runs.persist import load_model, model_name
 
@@ -44,12 +40,4 @@ def run(args):
     name = model_name(estimator)
     print(f"Model: {args.load} ({name}); test: {source.test_path} ({len(source.X_test):,} rows)")
     labels = predict_labels(estimator, source.X_test)
-    path = write_submission(labels, args.out, name)
-    record_submission(path, estimator, model=name, train_seconds=None,
-                      data="demo" if source.is_demo else "")
-    if source.y_test is not None:
-        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
-              f"({len(source.y_test):,} digits)")
-    if line := notebook_line(path, source.is_demo):
-        print(line)
-    print(path)
+    write_and_report(labels, args.out, name, estimator, source)

@@ -27,9 +27,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    import numpy as np
-
-    from kagdigits.cli.outcome import notebook_line, predict_labels, summary_line, training_line
+    from kagdigits.cli.outcome import predict_labels, summary_line, training_line, write_and_report
     from kagdigits.cli.training import (
         build_estimator,
         check_outputs,
@@ -37,8 +35,6 @@ def run(args):
         load_training_data,
         run_config,
     )
-    from kagdigits.files.submission import write_submission
-    from kagdigits.kaggle.ledger import record_submission
     from kagdigits.runs.checkpoints import restored_seconds
 
     config, run_dir = run_config(args, train=args.train, test=args.test, out=args.out)
@@ -53,13 +49,5 @@ def run(args):
     fit_in_run(config, estimator, X, y, run_dir)
     train_seconds = time.perf_counter() - start + restored_seconds(estimator)
     labels = predict_labels(estimator, X_test)
-    path = write_submission(labels, config.out or "submissions", config.model)
-    record_submission(path, estimator, model=config.model, train_seconds=train_seconds,
-                      data="demo" if source.is_demo else str(source.train_path))
-    print(summary_line(estimator, train_seconds))
-    if source.y_test is not None:
-        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
-              f"({len(source.y_test):,} digits)")
-    if line := notebook_line(path, source.is_demo):
-        print(line)
-    print(path)
+    write_and_report(labels, config.out or "submissions", config.model, estimator, source,
+                     train_seconds, summary_line(estimator, train_seconds))
