@@ -89,6 +89,7 @@ def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files
     train, test = tiny_kaggle_files
     assert main(["submission", "--train", str(train), "--test", str(test), "--epochs", "1",
                  "--device", "cpu", "--out", "subs"]) == 0
+    assert "Re-initializing" not in capsys.readouterr().out  # skorch's rebuild notices
     [row] = read_ledger(tmp_path / "subs" / "ledger.csv")
     assert row["device"] == "cpu, fp32, contiguous"
     [run] = (tmp_path / "runs").iterdir()

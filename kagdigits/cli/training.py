@@ -59,12 +59,14 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
 
     Ctrl-C raises ``TrainingInterrupted`` whose message says how to resume.
     """
+    from sklearn.base import clone
+
     from kagdigits.models import is_ensemble
     from kagdigits.runs.checkpoints import fit_run, saved_epochs
     from kagdigits.runs.config import check_same_data, saved_hardware, start_run
     from kagdigits.runs.folders import finish_run
 
-    hardware = estimator.initialize().hardware_summary()
+    hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
     resume = run_dir is not None
     if resume:
         check_same_data(run_dir, X, y)
