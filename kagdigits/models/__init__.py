@@ -13,11 +13,17 @@ from kagdigits.models.classifiers import (
     SmallVGGClassifier,
     WideResNetClassifier,
 )
-from kagdigits.models.ensemble import EnsembleClassifier, is_ensemble
+from kagdigits.models.ensemble import (
+    EnsembleClassifier,
+    is_ensemble,
+    n_parameters,
+    single_networks,
+)
 from kagdigits.registry import REGISTRY, get_model_class, list_models
 
 __all__ = [
     "REGISTRY", "AllCNNClassifier", "EnsembleClassifier", "KaggleCNNClassifier",
     "LeNet5Classifier", "MLP3Classifier", "ResNet18Classifier", "SmallVGGClassifier",
-    "WideResNetClassifier", "get_model_class", "is_ensemble", "list_models",
+    "WideResNetClassifier", "get_model_class", "is_ensemble", "list_models", "n_parameters",
+    "single_networks",
 ]

@@ -18,6 +18,7 @@ from kagdigits.errors import InputError
 from kagdigits.models.augment import Augment
 from kagdigits.models.inputs import to_images
 from kagdigits.models.progress import fit_in_turn, member_progress
+from kagdigits.nets import count_params
 from kagdigits.registry import get_model_class, register_model
 
 #: Rows augmented at a time for test-time augmentation.
@@ -276,3 +277,14 @@ def _duration(seconds):
 def is_ensemble(estimator):
     """Whether ``estimator`` is an :class:`EnsembleClassifier` (of members, not one network)."""
     return isinstance(estimator, EnsembleClassifier)
+
+
+def single_networks(estimator):
+    """The fitted one-network estimators in ``estimator``: an ensemble's members, or
+    ``[estimator]``."""
+    return estimator.members_ if is_ensemble(estimator) else [estimator]
+
+
+def n_parameters(estimator):
+    """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
+    return sum(count_params(net.module_) for net in single_networks(estimator))

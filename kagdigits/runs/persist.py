@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.models import REGISTRY, is_ensemble
+from kagdigits.models import REGISTRY, is_ensemble, single_networks
 from kagdigits.models.params import ParameterError, non_default_params
 from kagdigits.registry import registered_name
 from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
@@ -98,7 +98,7 @@ def save_model(estimator, path, overwrite=False):
         "format": FORMAT, "version": VERSION, "model": name,
         "params": json.dumps(_encode_params(estimator)),
         "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
-        "fitted": json.dumps(_members(estimator)[0].fitted_inputs()),
+        "fitted": json.dumps(single_networks(estimator)[0].fitted_inputs()),
         "trained_on": estimator.hardware_summary(),
     }
     networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
@@ -172,11 +172,6 @@ def _decode_params(path, params):
             value = classes[value["class"]]
         decoded[name] = value
     return decoded
-
-
-def _members(estimator):
-    """The networks' estimators: an ensemble's members, or ``[estimator]``."""
-    return estimator.members_ if is_ensemble(estimator) else [estimator]
 
 
 def _restore(estimator, classes, fitted):

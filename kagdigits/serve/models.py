@@ -12,7 +12,7 @@ from skorch.callbacks import Callback
 
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.demo import demo_arrays
-from kagdigits.models import LeNet5Classifier, is_ensemble
+from kagdigits.models import LeNet5Classifier, n_parameters, single_networks
 from kagdigits.runs.persist import load_model, model_name, save_model
 from kagdigits.runs.tensors import read_header
 
@@ -41,17 +41,6 @@ class ServedModel:
             return self.estimator.predict_proba(images)
 
 
-def _plain(values):
-    """numpy labels as JSON values (ints stay ints)."""
-    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
-
-
-def _members(estimator):
-    return estimator.members_ if is_ensemble(estimator) else [estimator]
-
-
-def _parameter_count(estimator):
-    return sum(p.numel() for m in _members(estimator) for p in m.module_.parameters())
 
 
 def _check_input(path, name, estimator):
@@ -67,7 +56,7 @@ def _check_input(path, name, estimator):
         detail = " ".join(str(exc).split())[:160]
         raise InputError(f"{path}: the {name} model does not take 1x28x28 digits ({detail}); "
                          "serve a model trained on 28x28 grey digits") from None
-    classes = _plain(estimator.classes_)
+    classes = np.asarray(estimator.classes_).tolist()
     if proba.shape[1] != len(classes):
         raise InputError(f"{path}: the {name} model gives {proba.shape[1]} probabilities but "
                          f"knows {len(classes)} classes; retrain it with this kagdigits")
@@ -84,7 +73,7 @@ def load_served(path, name=None, device="auto", precision="fp32"):
     """
     path = Path(path)
     estimator = load_model(path, device=device)
-    for member in _members(estimator):
+    for member in single_networks(estimator):
         member.set_params(precision=precision)
     kind = model_name(estimator)
     classes = _check_input(path, kind, estimator)
@@ -94,7 +83,7 @@ def load_served(path, name=None, device="auto", precision="fp32"):
         "model": kind, "file": str(path), "classes": classes,
         "params": json.loads(metadata.get("params", "{}")),
         "trained_on": metadata.get("trained_on"), "serving_on": estimator.hardware_summary(),
-        "parameters": _parameter_count(estimator), "size_bytes": stat.st_size,
+        "parameters": n_parameters(estimator), "size_bytes": stat.st_size,
         "saved_at": datetime.fromtimestamp(stat.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return ServedModel(name or path.stem, path, estimator, classes, facts)

@@ -9,10 +9,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from kagdigits.models import is_ensemble
+from kagdigits.models import is_ensemble, n_parameters
 from kagdigits.models.base import index_accuracy
 from kagdigits.models.device import resolve_device
-from kagdigits.nets import count_params
 
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
 HISTORY_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
@@ -64,13 +63,6 @@ def history_rows(estimator):
                           **{k: entry.get(k, np.nan) for k in HISTORY_KEYS}}
                          for entry in estimator.history], columns=["epoch", *HISTORY_KEYS])
     return rows.groupby("epoch", as_index=False).mean().to_dict("records")
-
-
-def n_parameters(estimator):
-    """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
-    if is_ensemble(estimator):
-        return sum(n_parameters(member) for member in estimator.members_)
-    return count_params(estimator.module_)
 
 
 def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
