@@ -11,6 +11,7 @@ loop over images. Estimators apply it to training batches only
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -185,6 +186,32 @@ def make_augment(net):
         return cls(**net.get_params_for("augment"))
     except TypeError as exc:
         raise InputError(f"augment {net.augment!r}: {exc}") from None
+
+
+#: The copies test-time augmentation makes by default: mild warps that keep a digit a digit.
+TTA_PARAMS = {"rotation": 5, "zoom": 0.05, "shift": 0.05}
+
+#: Images augmented at once for test-time augmentation (bounds its memory).
+TTA_CHUNK = 4096
+
+
+def tta_views(X, copies, params=None, seed=0):
+    """``X`` (float images, (n, C, H, W) NumPy), then ``copies`` randomly augmented copies
+    of it made by ``Augment(**params)`` (``None``: :data:`TTA_PARAMS`), seeded by ``seed``
+    so the same call gives the same copies."""
+    yield X
+    if not copies:
+        return
+    try:
+        augment = Augment(**(TTA_PARAMS if params is None else params))
+    except TypeError as exc:
+        raise InputError(f"tta_params: {exc}; use the names of kagdigits.models.augment."
+                         "Augment (rotation, zoom, shift, flip, ...)") from None
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(copies):
+        yield np.concatenate([
+            augment(torch.from_numpy(X[start:start + TTA_CHUNK]), generator).numpy()
+            for start in range(0, len(X), TTA_CHUNK)])
 
 
 def augmented(net, iterator):

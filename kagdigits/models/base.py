@@ -22,7 +22,8 @@ from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator, is_dataset
 
 from kagdigits.errors import InputError, choose
-from kagdigits.models.augment import augmented, make_augment
+from kagdigits.models.augment import augmented, make_augment, tta_views
+from kagdigits.models.averaging import WeightAverage
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
 from kagdigits.models.inputs import check_labels, encode_labels, label_classes, to_inputs
@@ -116,6 +117,19 @@ class DigitClassifier(NeuralNetClassifier):
         a class like it, built with the ``augment__<name>`` parameters (e.g.
         ``augment__rotation=15``); ``None``: off. It applies to image input only
         (a network taking other features trains on them as given).
+    ema : float or None, default=None
+        Keep an exponential moving average of the weights with this decay per training
+        step (e.g. 0.99) and validate, stop early and predict with it
+        (:mod:`kagdigits.models.averaging`); ``None``: off. A resumed run restarts the
+        average from the checkpoint's (averaged) weights.
+    tta : int, default=0
+        Test-time augmentation: ``predict_proba`` averages the probabilities of the images
+        and of ``tta`` randomly augmented copies of them (0: off; validation during
+        training never uses it).
+    tta_params : dict or None, default=None
+        The :class:`kagdigits.models.augment.Augment` parameters of those copies
+        (``None``: :data:`kagdigits.models.augment.TTA_PARAMS`; for clothes, e.g.
+        ``{"rotation": 0, "zoom": 0, "shift": 0.05, "flip": 0.5}``).
     callbacks : list or None, default=None
         skorch callbacks added to the built-in ones. A callback doing the job of a
         built-in one replaces it: an ``EarlyStopping`` replaces the built-in early
@@ -156,7 +170,8 @@ class DigitClassifier(NeuralNetClassifier):
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
                  iterator_train__shuffle=True, iterator_valid__batch_size=1024,
                  precision="auto", channels_last="auto",
-                 compile=False, lr_schedule="exponential", augment=None, **kwargs):
+                 compile=False, lr_schedule="exponential", augment=None, ema=None, tta=0,
+                 tta_params=None, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, device=device,
@@ -171,6 +186,9 @@ class DigitClassifier(NeuralNetClassifier):
         self.channels_last = channels_last
         self.lr_schedule = lr_schedule
         self.augment = augment
+        self.ema = ema
+        self.tta = tta
+        self.tta_params = tta_params
 
     # ``device`` keeps what the user set ("auto") as the parameter, while skorch's
     # internals read the concrete device.
@@ -504,10 +522,27 @@ class DigitClassifier(NeuralNetClassifier):
             print(f"Training on {self.hardware_summary()}.", flush=True)
         fp16 = self._autocast_dtype() is torch.float16
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
+        self.weight_average_ = WeightAverage(self.module_, self.ema) if self.ema else None
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        if getattr(self, "weight_average_", None) is not None:
+            self.weight_average_.swap_out(self.module_)  # train on the trained weights
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training and getattr(self, "weight_average_", None) is not None:
+            self.weight_average_.update(self.module_)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if training and getattr(self, "weight_average_", None) is not None:
+            self.weight_average_.swap_in(self.module_)  # validate, checkpoint with the EMA
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.grad_scaler_ = None
+        self.weight_average_ = None  # the network keeps the averaged weights
 
     def train_step(self, batch, **fit_params):
         """One optimizer step; with ``precision="fp16"`` the loss is scaled (GradScaler)."""
@@ -540,9 +575,15 @@ class DigitClassifier(NeuralNetClassifier):
         """Class probabilities (softmax of the logits), one column per ``classes_``;
         rows sum to 1."""
         self.check_is_fitted()
-        if not is_dataset(X):
-            X = self._network_input(self._checked_array(X, reset=False), reset=False)
-        return super().predict_proba(X)
+        if is_dataset(X):
+            return super().predict_proba(X)
+        X = self._network_input(self._checked_array(X, reset=False), reset=False)
+        if not self.tta or X.ndim != 4:
+            return super().predict_proba(X)
+        total = 0
+        for view in tta_views(X, self.tta, self.tta_params, self.random_state or 0):
+            total = total + super().predict_proba(view)
+        return total / (1 + self.tta)
 
     def predict(self, X):
         """The most probable label of each row, a member of ``classes_``."""

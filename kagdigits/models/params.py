@@ -104,6 +104,7 @@ BOOLEAN = _Kind("True or False", lambda v: isinstance(v, bool) or type(v).__name
 CALLABLE = _Kind("a callable", callable)
 CLASS = _Kind("a class", lambda v: isinstance(v, type))
 NONE = _Kind("None", lambda v: v is None)
+DICT = _Kind("a dict", lambda v: isinstance(v, dict))
 
 #: The values each estimator parameter takes (any one of the listed kinds), checked by
 #: :func:`validate_params`; parameters not listed are checked by what they configure
@@ -124,6 +125,9 @@ PARAMETERS = {
     "warm_start": (BOOLEAN,),
     "train_split": (CALLABLE, NONE),
     "augment": (Options(tuple(AUGMENTATIONS)), CLASS, NONE),
+    "ema": (Number(0, 1, open=("low", "high")), NONE),
+    "tta": (Integer(0),),
+    "tta_params": (DICT, NONE),
     "iterator_train__batch_size": (Integer(1),),
     "iterator_valid__batch_size": (Integer(1),),
     "iterator_train__shuffle": (BOOLEAN,),

@@ -28,7 +28,7 @@ from kagdigits import __version__
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.atomic import atomic_write
 from kagdigits.files.demo import demo_arrays
-from kagdigits.models import is_ensemble
+from kagdigits.models import single_networks
 from kagdigits.models.inputs import to_images
 from kagdigits.runs.persist import model_name
 
@@ -77,13 +77,12 @@ def _requires(names):
 def _networks(estimator, name):
     """float32 CPU copies of the estimator's networks, in eval mode; refuses what the graph
     cannot reproduce."""
-    if is_ensemble(estimator) and estimator.tta:
+    if getattr(estimator, "tta", 0):
         raise KagdigitsError(f"cannot export the {name} model to ONNX with tta={estimator.tta}: "
-                             "test-time augmentation is random; set tta=0 to export the mean "
-                             "of its members")
-    members = estimator.members_ if is_ensemble(estimator) else [estimator]
+                             "test-time augmentation is random; set tta=0 to export the "
+                             "network(s) without it")
     networks = []
-    for member in members:
+    for member in single_networks(estimator):
         softmax = (member.predict_nonlinearity == "auto"
                    and isinstance(member.criterion_, torch.nn.CrossEntropyLoss))
         if not softmax:
