@@ -88,22 +88,30 @@ def test_unreachable_scheduler_is_one_line(train_csv, tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "cannot reach" in err, err
 
 
-def test_ensemble_members_train_in_parallel_on_dask_as_in_sequence(cluster, digits):
-    """n_jobs trains members side by side (joblib); on a Dask cluster too; same members."""
+def test_ensemble_members_train_in_parallel_on_dask_as_in_sequence(cluster, digits, tmp_path):
+    """n_jobs trains members side by side (joblib); on a Dask cluster too; same members,
+    saved by the client as they come back, so resuming skips them."""
     import joblib
     import numpy as np
     from distributed import Client
 
     from kagdigits import EnsembleClassifier
+    from kagdigits.runs.checkpoints import MemberCheckpoints
 
     X, y = digits[0][:150], digits[1][:150]
     settings = dict(member="lenet5", n_members=2, max_epochs=1, device="cpu", verbose=0,
                     member_params={"batch_size": 32})
     sequential = EnsembleClassifier(**settings).fit(X, y)
     local = EnsembleClassifier(n_jobs=2, **settings).fit(X, y)
+    client_dir = tmp_path / "client-run"
     with Client(cluster), joblib.parallel_config(backend="dask"):
-        on_dask = EnsembleClassifier(n_jobs=-1, **settings).fit(X, y)
+        on_dask = EnsembleClassifier(n_jobs=-1, member_callbacks=MemberCheckpoints(client_dir),
+                                     **settings).fit(X, y)
     expected = sequential.predict_proba(X)
     for parallel in (local, on_dask):
         assert [m.random_state for m in parallel.members_] == [0, 1]
         assert np.allclose(parallel.predict_proba(X), expected, atol=1e-5)
+    # the members trained on the workers came back and were saved by this process
+    resumed = EnsembleClassifier(member_callbacks=MemberCheckpoints(client_dir, resume=True),
+                                 **settings).fit(X, y)
+    assert np.allclose(resumed.predict_proba(X), expected, atol=1e-5)

@@ -17,7 +17,7 @@ from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.submission import read_labels_csv
 from kagdigits.models.augment import Augment
 from kagdigits.models.inputs import to_images
-from kagdigits.runs.checkpoints import TrainingInterrupted
+from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import load_model, save_model
 
@@ -184,6 +184,34 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     resumed = fit_in_run(args, small(max_epochs=3), X, y, run_dir=run)
     assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
     assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_trained_members_are_saved_here_and_resuming_skips_them(digits, tmp_path, capsys,
+                                                                n_jobs):
+    X, y = digits[0][:150], digits[1][:150]
+    first = small(n_jobs=n_jobs, member_callbacks=MemberCheckpoints(tmp_path)).fit(X, y)
+    for folder in ("member-01", "member-02"):  # the model file replaced the epoch states
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == ["member.safetensors"]
+    again = small(n_jobs=n_jobs, verbose=1,
+                  member_callbacks=MemberCheckpoints(tmp_path, resume=True)).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Resuming: 2 of 2 members were trained already; training the other 0." in out
+    assert "Ensemble:" not in out  # nothing left to train, so no cost estimate
+    assert again.history[:, "valid_loss"] == first.history[:, "valid_loss"]
+    assert np.allclose(again.predict_proba(X), first.predict_proba(X), atol=1e-6)
+
+
+def test_resuming_trains_only_the_members_not_saved(digits, tmp_path, capsys):
+    X, y = digits[0][:150], digits[1][:150]
+    straight = small(n_members=3).fit(X, y)
+    small(member_callbacks=MemberCheckpoints(tmp_path)).fit(X, y)  # members 1 and 2 only
+    resumed = small(n_members=3, verbose=1,
+                    member_callbacks=MemberCheckpoints(tmp_path, resume=True)).fit(X, y)
+    assert "Resuming: 2 of 3 members were trained already; training the other 1." in \
+        capsys.readouterr().out
+    assert (tmp_path / "member-03" / "member.safetensors").exists()
+    assert np.allclose(resumed.predict_proba(X), straight.predict_proba(X), atol=1e-6)
 
 
 def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():

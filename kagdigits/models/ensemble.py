@@ -15,14 +15,11 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from kagdigits.errors import InputError
-from kagdigits.models.augment import Augment
+from kagdigits.models.augment import tta_views
 from kagdigits.models.inputs import to_images
 from kagdigits.models.progress import fit_in_turn, member_progress
 from kagdigits.nets import count_params
 from kagdigits.registry import get_model_class, register_model
-
-#: Rows augmented at a time for test-time augmentation.
-TTA_CHUNK = 4096
 
 #: The members' training recipe of the best-known public digit-recognizer solution
 #: (C. Deotte, "25 Million Images! [0.99757] MNIST", Kaggle 2018: 15 such CNNs, 99.745% on
@@ -73,7 +70,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         images and ``tta`` randomly augmented copies of them (0: off).
     tta_params : dict or None, default=None
         Parameters of the :class:`kagdigits.models.augment.Augment` that makes those
-        copies (``None``: ``{"rotation": 5, "zoom": 0.05, "shift": 0.05}``).
+        copies (``None``: :data:`kagdigits.models.augment.TTA_PARAMS`, +-5 degrees, +-5% zoom
+        and shift).
     pseudo_threshold : float or None, default=None
         Pseudo-labelling, off by default. Rows whose label is -1 in ``y`` (the
         unlabelled convention of ``sklearn.semi_supervised``), e.g. the test set,
@@ -88,6 +86,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         callbacks of member ``index`` (0-based, counting on through the second round
         of pseudo-labelling); e.g. a checkpoint per member
         (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
+        When it also has ``finished(index, member)``, each trained member is handed to
+        it in this process, however far away it trained (joblib, Dask workers), and
+        ``restored(index, member)`` returning ``member`` fitted skips training it
+        (``None``: train it).
     verbose : int, default=1
         1: a progress bar over the members (with the training member's epoch) and a line
         per finished member; 2: also the members' epoch tables and a bar over the members
@@ -163,14 +165,36 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_members(self, X, y, first_index=0):
+        """The trained members: those ``member_callbacks`` restores, the others trained
+        here one at a time, or ``n_jobs`` at once; each handed back to it when done."""
         members = self.new_members(first_index)
+        store = self.member_callbacks
+        restored = getattr(store, "restored", lambda index, member: None)
+        finished = getattr(store, "finished", lambda index, member: None)
+        todo = []
+        for i in range(len(members)):
+            member = restored(first_index + i, members[i])
+            members[i] = members[i] if member is None else member
+            todo += [i] if member is None else []
+        if self.verbose and len(todo) < len(members):
+            print(f"Resuming: {len(members) - len(todo)} of {len(members)} members were "
+                  f"trained already; training the other {len(todo)}.", flush=True)
+        if not todo:
+            return members
         if self.verbose:
-            print(estimated_cost(members, X), flush=True)
+            print(estimated_cost([members[i] for i in todo], X), flush=True)
         if self.n_jobs is None:
-            return fit_in_turn(members, X, y, self.verbose)
+            fit_in_turn([members[i] for i in todo], X, y, self.verbose,
+                        finished=lambda k, member: finished(first_index + todo[k], member))
+            return members
         from joblib import Parallel, delayed
 
-        return Parallel(n_jobs=self.n_jobs)(delayed(_fit)(member, X, y) for member in members)
+        fits = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(_fit)(members[i], X, y) for i in todo)
+        for i, member in zip(todo, fits, strict=True):  # in order, as each comes back
+            members[i] = member
+            finished(first_index + i, member)
+        return members
 
     def fit(self, X, y):
         """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
@@ -197,18 +221,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                                               first_index=self.n_members)
         return self
 
-    def _views(self, X):
-        """``X``, then ``tta`` augmented copies of it (seeded by ``random_state``)."""
-        yield X
-        if not self.tta:
-            return
-        augment = Augment(**(self.tta_params or {"rotation": 5, "zoom": 0.05, "shift": 0.05}))
-        generator = torch.Generator().manual_seed(self.random_state)
-        for _ in range(self.tta):
-            yield np.concatenate([
-                augment(torch.from_numpy(X[start:start + TTA_CHUNK]), generator).numpy()
-                for start in range(0, len(X), TTA_CHUNK)])
-
     def hardware_summary(self):
         """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
         member's choice; they share device and settings)."""
@@ -220,7 +232,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         X = to_images(X)
         total, count = 0, 0
-        pairs = ((view, member) for view in self._views(X) for member in self.members_)
+        views = tta_views(X, self.tta, self.tta_params, self.random_state)
+        pairs = ((view, member) for view in views for member in self.members_)
         n_pairs = (1 + (self.tta or 0)) * len(self.members_)
         for view, member in member_progress(pairs, n_pairs, self.verbose):
             total = total + member.predict_proba(view)

@@ -89,16 +89,18 @@ def member_summary(index, total, member, seconds):
             f"{best}, {seconds:.1f} s")
 
 
-def fit_in_turn(members, X, y, verbose=1):
-    """Fit ``members`` one after another; return them.
+def fit_in_turn(members, X, y, verbose=1, finished=None):
+    """Fit ``members`` one after another; return them. ``finished(i, member)`` is called
+    after member ``i`` (0-based) is trained.
 
     ``verbose >= 1``: a bar over the members finished (with the ETA; the current member's
     epoch and validation accuracy beside it) and a line per finished member
     (:func:`member_summary`); ``verbose >= 2`` also the members' epoch tables.
     """
+    finished = finished or (lambda i, member: None)
     if not verbose:
-        for member in members:
-            member.fit(X, y)
+        for i, member in enumerate(members):
+            finished(i, member.fit(X, y))
         return members
     with progress(total=len(members), unit="member", desc="ensemble", leave=True) as bar:
         for i, member in enumerate(members, start=1):
@@ -114,6 +116,7 @@ def fit_in_turn(members, X, y, verbose=1):
                 watcher.bar = None
             bar.write(member_summary(i, len(members), member, time.perf_counter() - start),
                       file=sys.stdout)
+            finished(i - 1, member)
             bar.update()
     return members
 

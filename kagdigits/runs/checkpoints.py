@@ -44,11 +44,14 @@ from skorch.history import History
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_dir, atomic_write, create_unique, utc_timestamp
 from kagdigits.models import is_ensemble
+from kagdigits.runs.persist import load_trained_state, save_trained_state
 from kagdigits.runs.tensors import read_tensors, write_tensors
 
 RUNS_DIR = Path("runs")
 RUN_INFO = "run.json"
 BEST = "best.safetensors"
+#: A trained ensemble member in its ``member-NN/`` folder (see :class:`MemberCheckpoints`).
+MEMBER = "member.safetensors"
 #: Set by the first Ctrl-C while :func:`stop_on_sigint` is active.
 _STOP = threading.Event()
 
@@ -358,15 +361,36 @@ def stop_on_sigint():
 
 class MemberCheckpoints:
     """An ensemble's ``member_callbacks``: a :class:`RunCheckpoint` for member ``i`` in
-    ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``."""
+    ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``.
+
+    A trained member comes back to this process (from a joblib or Dask worker too) and
+    has its trained state saved here as ``member-<i + 1>/member.safetensors`` (its epoch
+    states removed); resuming loads it instead of training the member again.
+    """
 
     def __init__(self, run_dir, resume=False):
         self.run_dir = Path(run_dir)
         self.resume = resume
 
+    def folder(self, index):
+        return self.run_dir / f"member-{index + 1:02d}"
+
     def __call__(self, index):
-        folder = self.run_dir / f"member-{index + 1:02d}"
-        return [("run_checkpoint", RunCheckpoint(folder, resume=self.resume))]
+        return [("run_checkpoint", RunCheckpoint(self.folder(index), resume=self.resume))]
+
+    def finished(self, index, member):
+        """Save the trained ``member`` (index ``index``) in its folder, atomically."""
+        folder = self.folder(index)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_trained_state(member, folder / MEMBER)
+        for state in (*folder.glob("epoch-[0-9][0-9][0-9][0-9]"), folder / BEST):
+            shutil.rmtree(state) if state.is_dir() else state.unlink(missing_ok=True)
+
+    def restored(self, index, member):
+        """The unfitted ``member`` (index ``index``) given the trained state that
+        :meth:`finished` saved, when resuming; else ``None``."""
+        path = self.folder(index) / MEMBER
+        return load_trained_state(member, path) if self.resume and path.exists() else None
 
 
 def _with_checkpoint(estimator, run_dir, resume):

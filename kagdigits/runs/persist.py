@@ -25,6 +25,8 @@ from kagdigits.registry import registered_name
 from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
 
 FORMAT = "kagdigits-model"
+#: The ``format`` of an ensemble member's trained state (:func:`save_trained_state`).
+STATE_FORMAT = "kagdigits-trained-state"
 VERSION = "1"
 #: Parameters never stored: training aids (callbacks, an ensemble's member checkpoints),
 #: and the device (chosen when loading).
@@ -246,3 +248,34 @@ def load_model(path, device="auto"):
     if classes and is_ensemble(estimator):
         estimator.classes_ = np.asarray(classes)
     return estimator
+
+
+def save_trained_state(net, path):
+    """Save what training gave the one-network estimator ``net`` (weights, classes, fitted
+    inputs, history) to ``path``, atomically; its parameters are not stored:
+    :func:`load_trained_state` gives the state back to a net built with the same ones."""
+    metadata = {"format": STATE_FORMAT, "version": VERSION,
+                "classes": json.dumps(np.asarray(net.classes_).tolist()),
+                "fitted": json.dumps(net.fitted_inputs()),
+                "history": json.dumps(net.history.to_list(), default=float)}
+    write_tensors(path, net.module_.state_dict(), metadata, overwrite=True)
+    return Path(path)
+
+
+def load_trained_state(net, path):
+    """``net`` (unfitted, built with the parameters of the saved one) given the state
+    :func:`save_trained_state` wrote to ``path``; a one-line error for another file."""
+    from skorch.history import History
+
+    path = Path(path)
+    metadata, tensors = _read(path)
+    if metadata.get("format") != STATE_FORMAT or metadata.get("version") != VERSION:
+        raise _refuse(path, "is not a trained-member file of this kagdigits version")
+    try:
+        _restore(net, json.loads(metadata["classes"]), json.loads(metadata["fitted"]))
+        net.module_.load_state_dict(tensors)
+        net.history = History(json.loads(metadata["history"]))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise _refuse(path, f"does not match this member's model ({detail})") from None
+    return net
