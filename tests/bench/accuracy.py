@@ -102,7 +102,7 @@ def bench_holdout(args, X_train, y_train, X_test, y_test, bench):
             wall, cpu = timed_fit(estimator, X_train, y_train)
             accuracy = np.mean(estimator.predict(X_test) == y_test)
             extra = {}
-            if args.tta and is_ensemble(estimator):  # also with TTA
+            if args.tta:  # also with test-time augmentation
                 tta_accuracy = np.mean(estimator.set_params(tta=args.tta).predict(X_test) == y_test)
                 extra["test_acc_tta"] = round(float(tta_accuracy), 4)
             report({"bench": bench, "model": name, "seed": seed, "params": args.params,
@@ -112,8 +112,17 @@ def bench_holdout(args, X_train, y_train, X_test, y_test, bench):
                     "end_load1": round(os.getloadavg()[0], 1)}, args.log)
 
 
+def tta_scorer(copies):
+    """A scorer: the accuracy of a fitted estimator predicting with ``copies`` TTA copies."""
+
+    def score(estimator, X, y):
+        return float(np.mean(estimator.set_params(tta=copies).predict(X) == y))
+
+    return score
+
+
 def bench_cv(args):
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedKFold, cross_validate
 
     X_train, y_train, X_test, y_test = load_dataset("demo")
     X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
@@ -122,10 +131,16 @@ def bench_cv(args):
         for seed in args.seeds:
             estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
             start, wall, cpu = machine(), time.perf_counter(), time.process_time()
-            scores = cross_val_score(estimator, X, y, cv=folds)
+            scoring = {"acc": tta_scorer(0), **({"tta": tta_scorer(args.tta)} if args.tta else {})}
+            result = cross_validate(estimator, X, y, cv=folds, scoring=scoring)
+            scores = result["test_acc"]
+            extra = {}
+            if args.tta:
+                extra = {"cv_acc_tta": round(result["test_tta"].mean(), 4),
+                         "cv_std_tta": round(result["test_tta"].std(), 4)}
             report({"bench": "cv", "model": name, "seed": seed, "params": args.params,
                     "folds": args.folds, "rows": len(X), "cv_acc": round(scores.mean(), 4),
-                    "cv_std": round(scores.std(), 4), "fold_acc": scores.round(4).tolist(),
+                    "cv_std": round(scores.std(), 4), "fold_acc": scores.round(4).tolist(), **extra,
                     "wall_s": round(time.perf_counter() - wall, 1),
                     "cpu_s": round(time.process_time() - cpu, 1), "start": start,
                     "end_load1": round(os.getloadavg()[0], 1)}, args.log)
@@ -155,7 +170,7 @@ def main(argv=None):
     parser.add_argument("--test-subset", type=int, help="fashion: test on this many rows")
     parser.add_argument("--folds", type=int, default=5, help="cv: folds, default 5")
     parser.add_argument("--tta", type=int, default=0,
-                        help="ensembles: also score with this many TTA copies")
+                        help="also score with this many test-time augmentation copies")
     parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
     args = parser.parse_args(argv)
