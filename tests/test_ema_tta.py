@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from kagdigits import KaggleCNNClassifier, LeNet5Classifier
+from kagdigits import EnsembleClassifier, KaggleCNNClassifier, LeNet5Classifier
+from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_views
 from kagdigits.models.averaging import WeightAverage
 from kagdigits.models.inputs import to_images
@@ -93,8 +94,12 @@ def test_tta_is_not_used_for_validation_during_training(digits):
     assert plain.history[:, "valid_acc"] == with_tta.history[:, "valid_acc"]
 
 
-def test_tta_params_with_an_unknown_name_is_one_line(digits):
+@pytest.mark.parametrize("estimator", [
+    LeNet5Classifier(tta=1, tta_params={"rotate": 5}, **FAST),
+    EnsembleClassifier(member="lenet5", n_members=1, tta=1, tta_params={"rotate": 5},
+                       device="cpu", verbose=0)])
+def test_tta_params_with_an_unknown_name_is_refused_before_training(digits, estimator):
     X, y = digits
-    net = LeNet5Classifier(tta=1, tta_params={"rotate": 5}, **FAST).fit(X, y)
-    with pytest.raises(Exception, match=r"^tta_params: .*unexpected keyword.*rotate.*rotation"):
-        net.predict(X[:5])
+    with pytest.raises(InputError, match=r"^tta_params: .*unexpected keyword.*rotate.*rotation"):
+        estimator.fit(X, y)
+    assert not hasattr(estimator, "members_") and not getattr(estimator, "initialized_", False)

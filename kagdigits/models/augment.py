@@ -195,6 +195,16 @@ TTA_PARAMS = {"rotation": 5, "zoom": 0.05, "shift": 0.05}
 TTA_CHUNK = 4096
 
 
+def tta_augment(params=None):
+    """The :class:`Augment` that ``tta_params`` describe (``None``: :data:`TTA_PARAMS`); a
+    one-line error for a name it does not take (checked before training, too)."""
+    try:
+        return Augment(**(TTA_PARAMS if params is None else params))
+    except TypeError as exc:
+        raise InputError(f"tta_params: {exc}; use the names of kagdigits.models.augment."
+                         "Augment (rotation, zoom, shift, flip, ...)") from None
+
+
 def tta_views(X, copies, params=None, seed=0):
     """``X`` (float images, (n, C, H, W) NumPy), then ``copies`` randomly augmented copies
     of it made by ``Augment(**params)`` (``None``: :data:`TTA_PARAMS`), seeded by ``seed``
@@ -202,11 +212,7 @@ def tta_views(X, copies, params=None, seed=0):
     yield X
     if not copies:
         return
-    try:
-        augment = Augment(**(TTA_PARAMS if params is None else params))
-    except TypeError as exc:
-        raise InputError(f"tta_params: {exc}; use the names of kagdigits.models.augment."
-                         "Augment (rotation, zoom, shift, flip, ...)") from None
+    augment = tta_augment(params)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(copies):
         yield np.concatenate([

@@ -22,7 +22,7 @@ from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator, is_dataset
 
 from kagdigits.errors import InputError, choose
-from kagdigits.models.augment import augmented, make_augment, tta_views
+from kagdigits.models.augment import augmented, make_augment, tta_augment, tta_views
 from kagdigits.models.averaging import WeightAverage
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
@@ -235,6 +235,7 @@ class DigitClassifier(NeuralNetClassifier):
         validate_params(self)  # one clear line for a bad value, before any work
         resolve_device(self.device)  # a clear error for an unusable device, before any work
         make_augment(self)  # a clear error for a bad augmentation, before any work
+        tta_augment(self.tta_params)  # and for bad test-time copies
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         super().initialize()

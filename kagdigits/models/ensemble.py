@@ -15,7 +15,7 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from kagdigits.errors import InputError
-from kagdigits.models.augment import tta_views
+from kagdigits.models.augment import tta_augment, tta_views
 from kagdigits.models.inputs import to_images
 from kagdigits.models.progress import fit_in_turn, member_progress
 from kagdigits.nets import count_params
@@ -159,6 +159,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def initialize(self):
         """Check that the members can be built (names, parameters); ``self``."""
+        tta_augment(self.tta_params)
         n_models = len(self._templates())
         for member in self.new_members()[:n_models]:
             member.initialize()
@@ -198,6 +199,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
+        tta_augment(self.tta_params)  # a clear error before any training
         X, y = to_images(X), np.asarray(y)
         unlabelled = y == -1 if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
         if unlabelled.any() and self.pseudo_threshold is None:
