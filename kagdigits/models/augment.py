@@ -208,12 +208,12 @@ def tta_augment(params=None):
 def tta_views(X, copies, params=None, seed=0):
     """``X`` (float images, (n, C, H, W) NumPy), then ``copies`` randomly augmented copies
     of it made by ``Augment(**params)`` (``None``: :data:`TTA_PARAMS`), seeded by ``seed``
-    so the same call gives the same copies."""
+    (``None``: 0) so the same call gives the same copies."""
     yield X
     if not copies:
         return
     augment = tta_augment(params)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed or 0)
     for _ in range(copies):
         yield np.concatenate([
             augment(torch.from_numpy(X[start:start + TTA_CHUNK]), generator).numpy()

@@ -12,20 +12,6 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 
-def _ema_update(decay):
-    """``AveragedModel``'s ``multi_avg_fn`` for an EMA with warm-up."""
-
-    @torch.no_grad()
-    def update(averaged, current, num_averaged):
-        if not averaged[0].is_floating_point():  # counters (BatchNorm's batches seen)
-            torch._foreach_copy_(averaged, current)
-            return
-        step = int(num_averaged)
-        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + step) / (10 + step)))
-
-    return update
-
-
 class WeightAverage:
     """The EMA of ``module``'s weights, and swapping it in and out of ``module``.
 
@@ -35,10 +21,22 @@ class WeightAverage:
     """
 
     def __init__(self, module, decay):
-        self.average = AveragedModel(module, multi_avg_fn=_ema_update(decay), use_buffers=True)
+        self.decay = decay
+        self.steps = 0  # counted here: reading AveragedModel's count would sync a GPU per step
+        self.average = AveragedModel(module, multi_avg_fn=self._move, use_buffers=True)
         self.trained = None
 
+    @torch.no_grad()
+    def _move(self, averaged, current, num_averaged):
+        """``AveragedModel``'s ``multi_avg_fn``: one EMA step with warm-up."""
+        if not averaged[0].is_floating_point():  # counters (BatchNorm's batches seen)
+            torch._foreach_copy_(averaged, current)
+            return
+        step = self.steps - 1  # AveragedModel copies the weights at the first update
+        torch._foreach_lerp_(averaged, current, 1 - min(self.decay, (1 + step) / (10 + step)))
+
     def update(self, module):
+        self.steps += 1
         self.average.update_parameters(module)
 
     def swap_in(self, module):

@@ -582,7 +582,7 @@ class DigitClassifier(NeuralNetClassifier):
         if not self.tta or X.ndim != 4:
             return super().predict_proba(X)
         total = 0
-        for view in tta_views(X, self.tta, self.tta_params, self.random_state or 0):
+        for view in tta_views(X, self.tta, self.tta_params, self.random_state):
             total = total + super().predict_proba(view)
         return total / (1 + self.tta)
 

@@ -88,8 +88,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
         When it also has ``finished(index, member)``, each trained member is handed to
         it in this process, however far away it trained (joblib, Dask workers), and
-        ``restored(index, member)`` returning ``member`` fitted skips training it
-        (``None``: train it).
+        ``restored(index, member)`` filling in ``member`` (unfitted) and returning it
+        skips training it (``None``: train it).
     verbose : int, default=1
         1: a progress bar over the members (with the training member's epoch) and a line
         per finished member; 2: also the members' epoch tables and a bar over the members
@@ -172,11 +172,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         store = self.member_callbacks
         restored = getattr(store, "restored", lambda index, member: None)
         finished = getattr(store, "finished", lambda index, member: None)
-        todo = []
-        for i in range(len(members)):
-            member = restored(first_index + i, members[i])
-            members[i] = members[i] if member is None else member
-            todo += [i] if member is None else []
+        todo = [i for i, member in enumerate(members)  # restored() fills in member
+                if restored(first_index + i, member) is None]
         if self.verbose and len(todo) < len(members):
             print(f"Resuming: {len(members) - len(todo)} of {len(members)} members were "
                   f"trained already; training the other {len(todo)}.", flush=True)

@@ -383,8 +383,9 @@ class MemberCheckpoints:
         folder = self.folder(index)
         folder.mkdir(parents=True, exist_ok=True)
         save_trained_state(member, folder / MEMBER)
-        for state in (*folder.glob("epoch-[0-9][0-9][0-9][0-9]"), folder / BEST):
-            shutil.rmtree(state) if state.is_dir() else state.unlink(missing_ok=True)
+        for epoch in folder.glob("epoch-[0-9][0-9][0-9][0-9]"):
+            shutil.rmtree(epoch)
+        (folder / BEST).unlink(missing_ok=True)
 
     def restored(self, index, member):
         """The unfitted ``member`` (index ``index``) given the trained state that
