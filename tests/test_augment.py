@@ -168,7 +168,7 @@ def test_cli_checks_augment_parameter_names():
     args.params = {"augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
-    args.model, args.params = "vgg", {"augment": "affine", "augment__rotaton": 15}  # off by default
+    args.model, args.params = "allcnn", {"augment": "affine", "augment__rotaton": 15}  # off by default
     with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
         build_estimator(args)
 

@@ -94,16 +94,20 @@ class ResNet18Classifier(DigitClassifier):
 class SmallVGGClassifier(DigitClassifier):
     """The small VGG-like convnet of the Keras guide (after Simonyan & Zisserman, 2015).
 
-    Network options: ``module__dropout``, ``module__fc_dropout``,
-    ``module__fc_features`` (see :class:`kagdigits.nets.SmallVGG`).
+    Light augmentation and label smoothing lifted its demo-set 5-fold CV accuracy from
+    0.9726 to 0.9806 (bf16, 20 epochs, 225 CPU-seconds for 5 fits; 30 epochs gave the
+    same 0.9806; README, Accuracy). Network options: ``module__dropout``,
+    ``module__fc_dropout``, ``module__fc_features`` (see :class:`kagdigits.nets.SmallVGG`).
 
     Parameters
     ----------
     lr : float, default=1e-3
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
     def __init__(self, module=SmallVGG, *, lr=1e-3, **kwargs):
-        super().__init__(module, lr=lr, **kwargs)
+        super().__init__(module, lr=lr, **{**AUGMENTED, **kwargs})
 
 
 @register_model("allcnn")
