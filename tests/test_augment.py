@@ -168,7 +168,8 @@ def test_cli_checks_augment_parameter_names():
     args.params = {"augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
-    args.model, args.params = "allcnn", {"augment": "affine", "augment__rotaton": 15}  # off by default
+    # allcnn has augmentation off by default: the augment__ names are checked when it is set
+    args.model, args.params = "allcnn", {"augment": "affine", "augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
         build_estimator(args)
 
