@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kagdigits.models import REGISTRY
-from kagdigits.nets import MLP, LeNet5, ResNet18, WideResNet, count_params
+from kagdigits.nets import MLP, AllCNN, LeNet5, ResNet18, WideResNet, count_params
 
 NETS = {name: cls().module for name, cls in REGISTRY.items() if name != "ensemble"}
 INPUTS = {"1x28x28": (1, 28), "3x32x32": (3, 32)}
@@ -35,6 +35,15 @@ def test_published_parameter_counts():
     assert count_params(MLP()) == 64_630
     assert count_params(ResNet18(in_chans=3)) == 11_181_642  # torchvision's resnet18, 10 classes
     assert count_params(WideResNet(in_chans=3)) == 2_748_890  # WRN-16-4, ~2.7M in the paper
+    assert count_params(AllCNN(in_chans=3)) == 1_369_738  # All-CNN-C, as in the paper
+
+
+def test_allcnn_batchnorm_swaps_conv_biases_for_norm_layers():
+    net = AllCNN(batchnorm=True)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 8 and net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    # 8 convolutions lose their biases (1,248 values) and gain a scale and a shift each
+    assert count_params(net) == count_params(AllCNN()) + 1_248
 
 
 @pytest.mark.parametrize("options", [
