@@ -168,9 +168,9 @@ def test_cli_checks_augment_parameter_names():
     args.params = {"augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
-    # allcnn has augmentation off by default: the augment__ names are checked when it is set
-    args.model, args.params = "allcnn", {"augment": "affine", "augment__rotaton": 15}
-    with pytest.raises(KagdigitsError, match="unexpected keyword argument 'rotaton'"):
+    # augment named in the same --set line: its parameters are checked against it
+    args.params = {"augment": "affine", "augment__rotaton": 15}
+    with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
         build_estimator(args)
 
 

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 import kagdigits
@@ -11,6 +12,7 @@ from kagdigits.cli.main import main
 from kagdigits.cli.training import build_estimator
 from kagdigits.models import REGISTRY, get_model_class
 from kagdigits.models.base import DigitClassifier
+from kagdigits.models.classifiers import AllCNNClassifier
 from kagdigits.runs.config import RunConfig
 
 NAMES = ["lenet5", "mlp", "resnet18", "vgg", "allcnn", "wrn", "kagglecnn"]  # single networks
@@ -49,6 +51,21 @@ def test_fit_one_epoch_clone_and_pickle(name, digits):
     twin = clone(clf)
     assert twin.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
     assert np.array_equal(twin.fit(X, y).predict(X[:16]), expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_network_trains_with_light_augmentation_by_default(name):
+    clf = REGISTRY[name]()
+    assert (clf.augment, clf.augment__zoom, clf.augment__shift) == ("affine", 0.05, 0.05)
+    assert clf.criterion__label_smoothing == 0.1
+
+
+def test_allcnn_defaults_to_its_batchnorm_form():
+    clf = AllCNNClassifier(device="cpu").initialize()
+    assert (clf.max_epochs, clf.module__input_dropout) == (10, 0)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in clf.module_.modules()) == 8
+    paper = AllCNNClassifier(module__batchnorm=False, device="cpu").initialize()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in paper.module_.modules())
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -116,23 +116,36 @@ class SmallVGGClassifier(DigitClassifier):
 class AllCNNClassifier(DigitClassifier):
     """All-CNN-C (Springenberg et al., 2015): strided convolutions instead of pooling.
 
-    Network options: ``module__input_dropout``, ``module__dropout``
-    (see :class:`kagdigits.nets.AllCNN`).
+    Defaults: batch normalisation after every convolution but the last
+    (``module__batchnorm=True``, no input dropout) with light augmentation and label
+    smoothing for 10 epochs, which lifted its demo-set 5-fold CV accuracy from 0.9568
+    (the paper's form, no augmentation, 15 epochs) to 0.9846 in 180 CPU-seconds per
+    fit (bf16; README, Accuracy). ``module__batchnorm=False, module__input_dropout=0.2``
+    is the paper's network. Network options: ``module__input_dropout``,
+    ``module__dropout``, ``module__batchnorm`` (see :class:`kagdigits.nets.AllCNN`).
 
     Parameters
     ----------
     lr : float, default=1e-3
-    max_epochs : int, default=15
+    max_epochs : int, default=10
+    module__batchnorm : bool, default=True
+    module__input_dropout : float, default=0
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
-    def __init__(self, module=AllCNN, *, lr=1e-3, max_epochs=15, **kwargs):
-        super().__init__(module, lr=lr, max_epochs=max_epochs, **kwargs)
+    def __init__(self, module=AllCNN, *, lr=1e-3, max_epochs=10, **kwargs):
+        super().__init__(module, lr=lr, max_epochs=max_epochs,
+                         **{"module__batchnorm": True, "module__input_dropout": 0,
+                            **AUGMENTED, **kwargs})
 
 
 @register_model("wrn")
 class WideResNetClassifier(DigitClassifier):
     """Wide ResNet (Zagoruyko & Komodakis, 2016), WRN-16-4 by default.
 
+    Light augmentation and label smoothing lifted its demo-set 5-fold CV accuracy from
+    0.9736 to 0.9800 (8 epochs, 189 CPU-seconds per fit in bf16; README, Accuracy).
     Network options: ``module__depth``, ``module__widen_factor``, ``module__dropout``
     (see :class:`kagdigits.nets.WideResNet`).
 
@@ -140,10 +153,12 @@ class WideResNetClassifier(DigitClassifier):
     ----------
     lr : float, default=1e-3
     max_epochs : int, default=8
+    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
+        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
     def __init__(self, module=WideResNet, *, lr=1e-3, max_epochs=8, **kwargs):
-        super().__init__(module, lr=lr, max_epochs=max_epochs, **kwargs)
+        super().__init__(module, lr=lr, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
 
 
 @register_model("kagglecnn")
