@@ -81,6 +81,7 @@ def test_resume_after_keyboard_interrupt_equals_the_uninterrupted_run(
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(digits, reference, tmp_path, presses):
     X, y = digits
     clf = LeNet5Classifier(**SETTINGS, callbacks=[("stop", StopAfter(5, signals=presses))])
+    handler = signal.getsignal(signal.SIGINT)  # SIG_IGN where the tests run in the background
     with pytest.raises(TrainingInterrupted) as info:
         fit_run(clf, X, y, tmp_path, resume_hint="resume with: X")
     assert info.value.exit_code == 130
@@ -88,7 +89,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(digits, reference, tmp_path
     done = 5 if presses == 1 else 4
     assert str(info.value) == (f"training stopped by Ctrl-C after {done} finished epoch(s); "
                                f"checkpoints are in {tmp_path}; resume with: X")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
     assert sorted(p.name for p in tmp_path.iterdir()) == [BEST, f"epoch-{done:04d}"]
     resumed = fit_run(LeNet5Classifier(**SETTINGS), X, y, tmp_path, resume=True)
     assert_same_run(resumed, reference, X)
