@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -79,9 +80,8 @@ def epochs_run(estimator):
 
 
 def process_tree_cpu():
-    """CPU seconds (user + system) so far of this process and each live child process,
-    by pid: loky keeps an ensemble's ``n_jobs`` workers alive after the fit, so a
-    difference of two readings counts the work done in them."""
+    """CPU seconds (user + system) so far: of this process and each live child process by
+    pid, and (key ``"ended"``) of the child processes that have ended."""
     cpu = {}
     for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
         try:
@@ -89,12 +89,18 @@ def process_tree_cpu():
         except psutil.Error:  # ended between listing and reading
             continue
         cpu[process.pid] = times.user + times.system
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu["ended"] = ended.ru_utime + ended.ru_stime
     return cpu
 
 
 def cpu_since(before):
-    """CPU seconds used by this process and its children since ``before = process_tree_cpu()``."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in process_tree_cpu().items())
+    """CPU seconds used by this process and its children since ``before = process_tree_cpu()``,
+    counting workers that ended meanwhile (loky ends an ensemble's ``n_jobs`` workers after
+    5 idle minutes): each child's whole life is in ``"ended"`` once it ends."""
+    now = process_tree_cpu()
+    gone = sum(seconds for pid, seconds in before.items() if pid not in now)
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items()) - gone
 
 
 def timed_fit(estimator, X, y):
