@@ -92,3 +92,17 @@ def test_models_command_prints_the_table(capsys):
     assert rows["lenet5"][1:4] == ["LeNet5Classifier", "61,706", "62,006"]
     assert rows["mlp"][1:4] == ["MLP3Classifier", "64,630", "247,670"]
     assert rows["resnet18"][3] == "11,173,962"  # the small stem's 3x3 conv
+
+
+@pytest.mark.parametrize("function", [kagdigits.get_model_class, kagdigits.list_models])
+def test_a_pickled_lookup_finds_the_models_in_a_fresh_process(function):
+    """A joblib or Dask worker unpickles a user's function that calls it: the models are there."""
+    import subprocess
+    import sys
+
+    code = ("import pickle, sys; lookup = pickle.loads(sys.stdin.buffer.read()); "
+            "print(lookup('lenet5').__name__ if lookup.__name__ == 'get_model_class' "
+            "else len(lookup()))")
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(function),
+                          capture_output=True, check=True)
+    assert done.stdout.decode().strip() in ("LeNet5Classifier", str(len(REGISTRY)))
