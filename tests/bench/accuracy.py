@@ -82,8 +82,8 @@ def epochs_run(estimator):
 def process_tree_cpu():
     """CPU seconds (user + system) so far: of this process and each live child process by
     pid, and (key ``"ended"``) of the child processes that have ended."""
-    cpu = {}
-    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+    cpu, this = {}, psutil.Process()
+    for process in [this, *this.children(recursive=True)]:
         try:
             times = process.cpu_times()
         except psutil.Error:  # ended between listing and reading
