@@ -220,9 +220,11 @@ def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():
     [member] = EnsembleClassifier(n_members=1, member_params={"lr": 2e-3}).new_members()
     assert member.lr == 2e-3 and member.augment__rotation == RECIPE["augment__rotation"] == 10
     assert (member.max_epochs, member.batch_size, member.lr_decay) == (30, 64, 0.95)
+    assert (member.lr_schedule, member.patience) == ("exponential", 5)
     assert EnsembleClassifier().n_members == 15
     [own] = EnsembleClassifier(n_members=1, recipe=False).new_members()
     assert own.ema == 0.99 and member.ema is None  # kagglecnn's own defaults, or the recipe
+    assert (own.lr_schedule, own.patience, own.max_epochs) == ("onecycle", None, 60)
 
 
 def test_training_starts_with_its_estimated_cost(digits, capsys):

@@ -29,7 +29,8 @@ from kagdigits.registry import get_model_class, register_model
 #: after 5 epochs without a lower validation loss and keep their best epoch.
 RECIPE = {"augment": "affine", "augment__rotation": 10, "augment__zoom": 0.1,
           "augment__shift": 0.1, "criterion__label_smoothing": 0.0, "lr": 1e-3,
-          "lr_decay": 0.95, "batch_size": 64, "max_epochs": 30, "ema": None}
+          "lr_schedule": "exponential", "lr_decay": 0.95, "patience": 5, "batch_size": 64,
+          "max_epochs": 30, "ema": None}
 
 
 @register_model("ensemble")
