@@ -94,11 +94,13 @@ def seen_image(driver):
 
 
 def wait_for_answer(driver):
-    """Until the page shows an answer: the seen image and every model's label."""
+    """Until the page shows the answer to its newest drawing (no request still pending):
+    the seen image and every model's label."""
     def answered(d):
         ink = d.find_element(By.ID, "seen").get_attribute("data-ink")
         labels = [c.get_attribute("data-label") for c in d.find_elements(By.CSS_SELECTOR, ".card")]
-        return ink is not None and all(labels)
+        pending = d.find_element(By.TAG_NAME, "body").get_attribute("data-pending")
+        return ink is not None and all(labels) and pending is None
     return WebDriverWait(driver, 30).until(answered)
 
 

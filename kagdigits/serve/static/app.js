@@ -8,6 +8,7 @@ const statusLine = document.getElementById("status");
 const cards = {};            // model name -> {digit, confidence, bars[]}
 let drawing = false, inked = false, inFlight = false, again = false, lastSent = 0;
 let generation = 0;          // bumped by Clear: older answers are dropped
+let drawingsToSend = 0;      // pad images still being encoded for a request
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -51,11 +52,14 @@ function end(event) {
 function predictPad() {
   if (!inked) return;
   lastSent = Date.now();
+  document.body.dataset.pending = "true";   // until the newest drawing's answer is shown
   const asked = generation;
-  pad.toBlob(blob => send(blob, "image/png", asked), "image/png");
+  drawingsToSend++;
+  pad.toBlob(blob => { drawingsToSend--; send(blob, "image/png", asked); }, "image/png");
 }
 
 async function send(body, type, asked) {
+  document.body.dataset.pending = "true";
   if (inFlight) { again = true; return; }   // one request at a time; the newest wins
   inFlight = true;
   try {
@@ -71,6 +75,7 @@ async function send(body, type, asked) {
   } finally {
     inFlight = false;
     if (again) { again = false; predictPad(); }
+    else if (!drawingsToSend) delete document.body.dataset.pending;
   }
 }
 
