@@ -55,6 +55,15 @@ def test_each_member_has_its_own_seed_and_validation_split(fitted, digits):
     assert len(fitted.history) == 3 and fitted.history[:, "member"] == [0, 1, 2]
 
 
+def test_the_first_members_do_not_depend_on_n_members(fitted, digits):
+    """Member i of a 3-member ensemble is member i of a 2-member one (what the accuracy
+    bench's ``mix`` relies on to score smaller ensembles from saved probabilities)."""
+    X = digits[0][150:200]
+    two = small().fit(digits[0][:150], digits[1][:150])
+    for small_member, member in zip(two.members_, fitted.members_, strict=False):
+        assert np.array_equal(small_member.predict_proba(X), member.predict_proba(X))
+
+
 def test_a_list_of_models_is_a_mix_taken_in_turn():
     members = EnsembleClassifier(member=["lenet5", "mlp"], n_members=3).new_members()
     assert [type(m) for m in members] == [LeNet5Classifier, MLP3Classifier, LeNet5Classifier]

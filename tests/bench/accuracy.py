@@ -7,6 +7,10 @@ Benches (each result is one JSON line on stdout, also appended to ``--log``):
 - ``cv``: 5-fold stratified cross-validated accuracy (``cross_val_score``) on all
   5,000 demo digits, per model.
 - ``fashion``: Fashion-MNIST's official split (60,000 / 10,000) from ``--root``.
+- ``mix``: the CV accuracy of averaging networks that ``cv --proba DIR`` saved, fold by fold
+  (the first K members of an ensemble run, or members of several runs together), with no
+  training: member ``i`` of an ensemble is the same whatever ``n_members`` is, so the first
+  five of a 6-member run are the 5-member ensemble.
 
 Times are wall and CPU seconds; the CPU time counts this process and its worker processes
 (an ensemble's ``n_jobs`` members) and is the steadier figure on a busy shared machine.
@@ -18,6 +22,8 @@ training down many times).
     python tests/bench/accuracy.py demo --models lenet5 --seeds 0 1 2
     python tests/bench/accuracy.py demo --models lenet5 --seeds 0 1 2 --set augment=None
     python tests/bench/accuracy.py cv --models lenet5 mlp kagglecnn ensemble --epochs 10
+    python tests/bench/accuracy.py cv --models ensemble --set n_members=6 --proba /tmp/p
+    python tests/bench/accuracy.py mix --mix /tmp/p/ensemble-s0:5
     python tests/bench/accuracy.py fashion --models lenet5 kagglecnn --cpu-minutes 20
     python tests/bench/accuracy.py fashion --models ensemble --set n_members=3 --subset 10000
     python tests/bench/accuracy.py                  # what `make bench` runs: demo, lenet5, seed 0
@@ -40,6 +46,7 @@ from skorch.callbacks import Callback
 from kagdigits.cli.args import parse_params
 from kagdigits.files.datasets import load_dataset
 from kagdigits.models import get_model_class, is_ensemble
+from kagdigits.models.ensemble import single_networks
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 LOG = Path("/tmp/kagdigits-accuracy.jsonl")
@@ -148,6 +155,23 @@ def tta_scorer(copies):
     return score
 
 
+def proba_saver(folder, name, seed, X, test_rows):
+    """A scorer that saves the probabilities of each network (an ensemble's members in order)
+    on a test fold to ``folder/NAME-sSEED-foldK.npz`` and scores 0; ``test_rows``: each
+    fold's test row indices into ``X``, to tell which fold is scored."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(estimator, X_fold, y_fold):
+        first = np.flatnonzero((X == X_fold[:1]).reshape(len(X), -1).all(axis=1))
+        fold = next(k for k, rows in enumerate(test_rows) if np.isin(first, rows).any())
+        proba = np.stack([net.predict_proba(X_fold) for net in single_networks(estimator)])
+        np.savez_compressed(folder / f"{name}-s{seed}-fold{fold}.npz", proba=proba, y=y_fold,
+                            classes=estimator.classes_)
+        return 0.0
+
+    return save
+
+
 def bench_cv(args):
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
@@ -159,6 +183,9 @@ def bench_cv(args):
             estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
             start, wall, cpu = machine(), time.perf_counter(), process_tree_cpu()
             scoring = {"acc": tta_scorer(0), **({"tta": tta_scorer(args.tta)} if args.tta else {})}
+            if args.proba:
+                test_rows = [rows for _, rows in folds.split(X, y)]
+                scoring["proba"] = proba_saver(args.proba, name, seed, X, test_rows)
             result = cross_validate(estimator, X, y, cv=folds, scoring=scoring)
             scores = result["test_acc"]
             extra = {}
@@ -173,6 +200,24 @@ def bench_cv(args):
                     "end_load1": round(os.getloadavg()[0], 1)}, args.log)
 
 
+def bench_mix(args):
+    """CV accuracy of the mean probabilities of networks saved by ``cv --proba``: each
+    ``--mix DIR/NAME-sSEED[:K]`` adds the first K networks of that run (all without K)."""
+    runs = [spec.rsplit(":", 1) if ":" in spec else [spec, None] for spec in args.mix]
+    scores, errors = [], 0
+    for fold in range(args.folds):
+        saved = [np.load(f"{prefix}-fold{fold}.npz") for prefix, _ in runs]
+        proba = np.concatenate([f["proba"][:None if k is None else int(k)]
+                                for f, (_, k) in zip(saved, runs, strict=True)])
+        wrong = saved[0]["classes"][proba.mean(axis=0).argmax(axis=1)] != saved[0]["y"]
+        scores.append(1 - wrong.mean())
+        errors += int(wrong.sum())
+    scores = np.array(scores)
+    report({"bench": "mix", "mix": args.mix, "networks": len(proba),
+            "cv_acc": round(scores.mean(), 4), "cv_std": round(scores.std(), 4),
+            "fold_acc": scores.round(4).tolist(), "errors": errors}, args.log)
+
+
 def subset(X, y, n, seed=0):
     """A stratified random ``n`` rows of (X, y) (all when ``n`` is None)."""
     if n is None or n >= len(X):
@@ -185,7 +230,8 @@ def subset(X, y, n, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bench", nargs="?", default="demo", choices=["demo", "cv", "fashion"])
+    parser.add_argument("bench", nargs="?", default="demo",
+                        choices=["demo", "cv", "fashion", "mix"])
     parser.add_argument("--models", nargs="+", default=["lenet5"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, help="max_epochs (default: the model's)")
@@ -198,6 +244,10 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5, help="cv: folds, default 5")
     parser.add_argument("--tta", type=int, default=0,
                         help="also score with this many test-time augmentation copies")
+    parser.add_argument("--proba", type=Path, metavar="DIR",
+                        help="cv: save each fold's test probabilities per network to DIR")
+    parser.add_argument("--mix", nargs="+", metavar="DIR/NAME-sSEED[:K]",
+                        help="mix: runs saved by cv --proba, each's first K networks")
     parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
     args = parser.parse_args(argv)
@@ -207,8 +257,8 @@ def main(argv=None):
     args.cpu_seconds = None if args.cpu_minutes is None else 60 * args.cpu_minutes
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.bench == "cv":
-        bench_cv(args)
+    if args.bench in ("cv", "mix"):
+        (bench_cv if args.bench == "cv" else bench_mix)(args)
         return 0
     X_train, y_train, X_test, y_test = load_dataset(
         "demo" if args.bench == "demo" else "fashion-mnist", args.root, download=False)
