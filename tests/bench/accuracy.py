@@ -251,6 +251,8 @@ def main(argv=None):
     parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
     args = parser.parse_args(argv)
+    if args.bench == "mix" and not args.mix:
+        parser.error("mix needs --mix DIR/NAME-sSEED[:K] (runs saved by cv --proba DIR)")
     args.params = parse_params(args.pairs)
     if args.epochs is not None:
         args.params["max_epochs"] = args.epochs
