@@ -155,21 +155,17 @@ def tta_scorer(copies):
     return score
 
 
-def proba_saver(folder, name, seed, X, test_rows):
-    """A scorer that saves the probabilities of each network (an ensemble's members in order)
-    on a test fold to ``folder/NAME-sSEED-foldK.npz`` and scores 0; ``test_rows``: each
-    fold's test row indices into ``X``, to tell which fold is scored."""
+def save_probabilities(folder, name, seed, result, X, y):
+    """Save, for each fold of ``cross_validate(..., return_estimator=True,
+    return_indices=True)``, the probabilities of each network (an ensemble's members in
+    order) on its test rows to ``folder/NAME-sSEED-foldK.npz``, without TTA."""
     folder.mkdir(parents=True, exist_ok=True)
-
-    def save(estimator, X_fold, y_fold):
-        first = np.flatnonzero((X == X_fold[:1]).reshape(len(X), -1).all(axis=1))
-        fold = next(k for k, rows in enumerate(test_rows) if np.isin(first, rows).any())
-        proba = np.stack([net.predict_proba(X_fold) for net in single_networks(estimator)])
-        np.savez_compressed(folder / f"{name}-s{seed}-fold{fold}.npz", proba=proba, y=y_fold,
-                            classes=estimator.classes_)
-        return 0.0
-
-    return save
+    for fold, (estimator, rows) in enumerate(zip(result["estimator"],
+                                                 result["indices"]["test"], strict=True)):
+        estimator.set_params(tta=0)  # the TTA scorer left its copies set
+        proba = np.stack([net.predict_proba(X[rows]) for net in single_networks(estimator)])
+        np.savez_compressed(folder / f"{name}-s{seed}-fold{fold}.npz", proba=proba,
+                            y=y[rows], classes=estimator.classes_)
 
 
 def bench_cv(args):
@@ -183,10 +179,9 @@ def bench_cv(args):
             estimator = make_estimator(name, seed, args.params, args.cpu_seconds)
             start, wall, cpu = machine(), time.perf_counter(), process_tree_cpu()
             scoring = {"acc": tta_scorer(0), **({"tta": tta_scorer(args.tta)} if args.tta else {})}
-            if args.proba:
-                test_rows = [rows for _, rows in folds.split(X, y)]
-                scoring["proba"] = proba_saver(args.proba, name, seed, X, test_rows)
-            result = cross_validate(estimator, X, y, cv=folds, scoring=scoring)
+            result = cross_validate(estimator, X, y, cv=folds, scoring=scoring,
+                                    return_estimator=bool(args.proba),
+                                    return_indices=bool(args.proba))
             scores = result["test_acc"]
             extra = {}
             if args.tta:
@@ -198,6 +193,8 @@ def bench_cv(args):
                     "wall_s": round(time.perf_counter() - wall, 1),
                     "cpu_s": round(cpu_since(cpu), 1), "start": start,
                     "end_load1": round(os.getloadavg()[0], 1)}, args.log)
+            if args.proba:
+                save_probabilities(args.proba, name, seed, result, X, y)
 
 
 def bench_mix(args):
@@ -259,8 +256,11 @@ def main(argv=None):
     args.cpu_seconds = None if args.cpu_minutes is None else 60 * args.cpu_minutes
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.bench in ("cv", "mix"):
-        (bench_cv if args.bench == "cv" else bench_mix)(args)
+    if args.bench == "cv":
+        bench_cv(args)
+        return 0
+    if args.bench == "mix":
+        bench_mix(args)
         return 0
     X_train, y_train, X_test, y_test = load_dataset(
         "demo" if args.bench == "demo" else "fashion-mnist", args.root, download=False)
