@@ -100,9 +100,9 @@ class BatchIterator:
         if not self.fast or device is None:
             return self
         device = torch.device(device)
-        self._device = device
         if device.type == "cpu":
             return self
+        self._device = device  # batches kept on the host are moved here one by one
         tensors = [self._X] if self._y is None else [self._X, self._y]
         if self._index is not None:  # gather the subset once, before moving it
             tensors = [t[self._index] for t in tensors]
@@ -140,6 +140,6 @@ class BatchIterator:
         if tensor is None:
             return None
         batch = tensor[rows]
-        if self._device is not None and batch.device != self._device:  # kept on the host
+        if self._device is not None and batch.is_cpu:  # kept on the host
             batch = batch.pin_memory().to(self._device, non_blocking=True)
         return batch
