@@ -16,6 +16,7 @@ from kagdigits.cli.training import build_estimator, fit_in_run
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.submission import read_labels_csv
 from kagdigits.models.augment import Augment
+from kagdigits.models.ensemble import estimated_cost
 from kagdigits.models.inputs import to_images
 from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
@@ -240,4 +241,10 @@ def test_training_starts_with_its_estimated_cost(digits, capsys):
     small(verbose=1).fit(digits[0][:100], digits[1][:100])
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith("Ensemble: 2 members x up to 1 epochs on 100 rows, about ")
-    assert "on cpu, " in line
+    assert "one after another on cpu, " in line and "at once" not in line
+
+
+def test_the_estimate_says_when_members_train_at_once(digits):
+    line = estimated_cost(small().new_members(), digits[0][:100], n_jobs=2)
+    assert line.endswith(
+        "; n_jobs=2 trains several at once (early stopping can end members sooner).")

@@ -181,7 +181,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         if not todo:
             return members
         if self.verbose:
-            print(estimated_cost([members[i] for i in todo], X), flush=True)
+            print(estimated_cost([members[i] for i in todo], X, self.n_jobs), flush=True)
         if self.n_jobs is None:
             fit_in_turn([members[i] for i in todo], X, y, self.verbose,
                         finished=lambda k, member: finished(first_index + todo[k], member))
@@ -260,9 +260,10 @@ def _fit(member, X, y):
     return member.fit(X, y)
 
 
-def estimated_cost(members, X, steps=3):
-    """One line: how long training ``members`` on ``X`` may take on this machine, from
-    ``steps`` timed training steps of the first member (at most ``max_epochs`` each)."""
+def estimated_cost(members, X, n_jobs=None, steps=3):
+    """One line: how long training ``members`` on ``X`` one after another may take on this
+    machine, from ``steps`` timed training steps of the first member (at most ``max_epochs``
+    each); with ``n_jobs``, that several train at once."""
     import time
 
     probe = clone(members[0]).set_params(callbacks=None).initialize()
@@ -276,9 +277,10 @@ def estimated_cost(members, X, steps=3):
     per_step = (time.perf_counter() - start) / steps
     train_rows = len(X) * (0.9 if probe.train_split is not None else 1.0)
     seconds = sum(np.ceil(train_rows / m.batch_size) * m.max_epochs for m in members) * per_step
+    at_once = "" if n_jobs in (None, 1) else f"; n_jobs={n_jobs} trains several at once"
     return (f"Ensemble: {len(members)} members x up to {members[0].max_epochs} epochs on "
-            f"{len(X):,} rows, about {_duration(seconds)} on {probe.hardware_summary()} "
-            "(early stopping can end members sooner).")
+            f"{len(X):,} rows, about {_duration(seconds)} one after another on "
+            f"{probe.hardware_summary()}{at_once} (early stopping can end members sooner).")
 
 
 def _duration(seconds):
