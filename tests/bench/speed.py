@@ -17,7 +17,7 @@ Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian package
 
     python tests/bench/speed.py                     # what `make bench` runs
     python tests/bench/speed.py --models lenet5 kagglecnn --repeats 3 --threads 1
-    python tests/bench/speed.py --models resnet18 --resnet-images 42000 --device cuda
+    python tests/bench/speed.py --models resnet18 --small-images 42000 --device cuda
 """
 
 import argparse
