@@ -231,6 +231,13 @@ def main(argv=None):
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
 
+    from kagdigits.errors import KagdigitsError
+    from kagdigits.models.device import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except KagdigitsError as exc:
+        parser.error(str(exc))
     if args.threads:
         torch.set_num_threads(args.threads)
     X, y, X_test, source = load_data()
