@@ -271,12 +271,12 @@ def estimated_cost(members, X, n_jobs=None, steps=3):
     batch = (torch.as_tensor(to_images(rows)).to(probe.device),
              torch.zeros(len(rows), dtype=torch.int64, device=probe.device))
     probe.train_step(batch)  # warm-up
-    finished = torch.cuda.synchronize if probe._device_type() == "cuda" else lambda: None
-    finished()  # a GPU runs the steps after they are queued: time until they are done
+    wait_for_gpu = torch.cuda.synchronize if probe._device_type() == "cuda" else lambda: None
+    wait_for_gpu()  # a GPU runs the steps after they are queued: time until they are done
     start = time.perf_counter()
     for _ in range(steps):
         probe.train_step(batch)
-    finished()
+    wait_for_gpu()
     per_step = (time.perf_counter() - start) / steps
     train_rows = len(X) * (0.9 if probe.train_split is not None else 1.0)
     seconds = sum(np.ceil(train_rows / m.batch_size) * m.max_epochs for m in members) * per_step
