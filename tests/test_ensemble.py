@@ -229,8 +229,8 @@ def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():
 
     [member] = EnsembleClassifier(n_members=1, member_params={"lr": 2e-3}).new_members()
     assert member.lr == 2e-3 and member.augment__rotation == RECIPE["augment__rotation"] == 10
-    assert (member.max_epochs, member.batch_size, member.lr_decay) == (30, 64, 0.95)
-    assert (member.lr_schedule, member.patience) == ("exponential", 5)
+    assert (member.max_epochs, member.batch_size, member.lr_decay) == (45, 64, 0.95)
+    assert (member.lr_schedule, member.patience) == ("exponential", None)
     assert EnsembleClassifier().n_members == 15
     [own] = EnsembleClassifier(n_members=1, recipe=False).new_members()
     assert own.ema == 0.99 and member.ema is None  # kagglecnn's own defaults, or the recipe
@@ -248,3 +248,10 @@ def test_the_estimate_says_when_members_train_at_once(digits):
     line = estimated_cost(small().new_members(), digits[0][:100], n_jobs=2)
     assert line.endswith(
         "; n_jobs=2 trains several at once (early stopping can end members sooner).")
+
+
+def test_the_estimate_of_members_without_early_stopping_promises_no_early_end(digits):
+    members = EnsembleClassifier(n_members=2, max_epochs=1, device="cpu").new_members()
+    line = estimated_cost(members, digits[0][:100])
+    assert line.startswith("Ensemble: 2 members x 1 epochs on 100 rows, about ")
+    assert "up to" not in line and "early stopping" not in line
