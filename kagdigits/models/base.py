@@ -214,6 +214,12 @@ class DigitClassifier(NeuralNetClassifier):
         if requested == "auto":
             self.__dict__["device"] = "auto"
 
+    @property
+    def stops_early(self):
+        """Whether training can end before ``max_epochs``: a ``patience`` and a validation
+        split to watch."""
+        return self.patience is not None and self.train_split is not None
+
     def get_default_callbacks(self):
         replaced = {_kind_of(callback) for callback in self.callbacks or []}
         callbacks = []
@@ -225,8 +231,7 @@ class DigitClassifier(NeuralNetClassifier):
             callbacks.append((name, callback))
         if LRScheduler not in replaced:
             callbacks.extend(lr_schedule_callbacks(self))
-        if (EarlyStopping not in replaced and self.patience is not None
-                and self.train_split is not None):
+        if EarlyStopping not in replaced and self.stops_early:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True)))
         return callbacks

@@ -282,8 +282,7 @@ def estimated_cost(members, X, n_jobs=None, steps=3):
     train_rows = len(X) * (0.9 if probe.train_split is not None else 1.0)
     seconds = sum(np.ceil(train_rows / m.batch_size) * m.max_epochs for m in members) * per_step
     at_once = "" if n_jobs in (None, 1) else f"; n_jobs={n_jobs} trains several at once"
-    stops = any(getattr(m, "patience", None) is not None and m.train_split is not None
-                for m in members)
+    stops = any(m.stops_early for m in members)
     return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
             f"{members[0].max_epochs} epochs on {len(X):,} rows, about {_duration(seconds)} "
             f"one after another on {probe.hardware_summary()}{at_once}"
