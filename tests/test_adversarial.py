@@ -544,7 +544,7 @@ def tiny_net(**params):
 @pytest.fixture
 def one_epoch_run(tmp_path, digits):
     """A run folder checkpointed after epoch 1 of 2 (as if stopped there)."""
-    from kagdigits.runs.checkpoints import fit_run
+    from kagdigits.runs.fitting import fit_run
 
     X, y = digits[0][:64], digits[1][:64]
     fit_run(tiny_net(), X, y, tmp_path / "run")
@@ -563,7 +563,9 @@ DAMAGE = {
 @pytest.mark.parametrize("name", ["tensors.safetensors", "optimizer.pt", "history.json",
                                   "state.json"])
 def test_a_damaged_checkpoint_file_is_one_line_naming_it(one_epoch_run, name, damage):
-    from kagdigits.runs.checkpoints import CheckpointError, fit_run, latest_epoch_dir
+    from kagdigits.runs.checkpoints import CheckpointError
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import latest_epoch_dir
 
     run, X, y = one_epoch_run
     path = latest_epoch_dir(run) / name
@@ -584,7 +586,9 @@ def test_a_damaged_checkpoint_file_is_one_line_naming_it(one_epoch_run, name, da
 def test_a_hand_edited_state_json_is_one_line(one_epoch_run, edit):
     import json
 
-    from kagdigits.runs.checkpoints import CheckpointError, fit_run, latest_epoch_dir
+    from kagdigits.runs.checkpoints import CheckpointError
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import latest_epoch_dir
 
     run, X, y = one_epoch_run
     path = latest_epoch_dir(run) / "state.json"
@@ -595,7 +599,9 @@ def test_a_hand_edited_state_json_is_one_line(one_epoch_run, edit):
 
 
 def test_history_of_another_shape_is_one_line(one_epoch_run):
-    from kagdigits.runs.checkpoints import CheckpointError, fit_run, latest_epoch_dir
+    from kagdigits.runs.checkpoints import CheckpointError
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import latest_epoch_dir
 
     run, X, y = one_epoch_run
     (latest_epoch_dir(run) / "history.json").write_text('{"epoch": 1}')
@@ -604,7 +610,8 @@ def test_history_of_another_shape_is_one_line(one_epoch_run):
 
 
 def test_tensors_of_another_model_are_one_line(one_epoch_run):
-    from kagdigits.runs.checkpoints import CheckpointError, fit_run
+    from kagdigits.runs.checkpoints import CheckpointError
+    from kagdigits.runs.fitting import fit_run
 
     run, X, y = one_epoch_run
     with pytest.raises(CheckpointError, match="tensors.safetensors: the checkpoint is damaged"):
@@ -613,7 +620,8 @@ def test_tensors_of_another_model_are_one_line(one_epoch_run):
 
 
 def test_leftover_temporary_folders_are_removed_on_resume(one_epoch_run):
-    from kagdigits.runs.checkpoints import fit_run, latest_epoch_dir
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import latest_epoch_dir
 
     run, X, y = one_epoch_run
     killed = run / ".epoch-0002.k1ll3d.tmp"  # what kill -9 mid-save leaves
@@ -627,7 +635,8 @@ def test_leftover_temporary_folders_are_removed_on_resume(one_epoch_run):
 def test_restored_seconds_count_the_epochs_before_the_resume(one_epoch_run):
     import json
 
-    from kagdigits.runs.checkpoints import fit_run, latest_epoch_dir, restored_seconds
+    from kagdigits.runs.fitting import fit_run, restored_seconds
+    from kagdigits.runs.folders import latest_epoch_dir
 
     run, X, y = one_epoch_run
     first = json.loads((latest_epoch_dir(run) / "history.json").read_text())[0]["dur"]
@@ -639,6 +648,8 @@ def test_restored_seconds_count_the_epochs_before_the_resume(one_epoch_run):
 def test_a_full_disk_while_checkpointing_names_the_path_and_the_resume(tmp_path, digits,
                                                                         monkeypatch):
     from kagdigits.runs import checkpoints
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import latest_epoch_dir
 
     write = checkpoints.write_tensors
 
@@ -650,12 +661,12 @@ def test_a_full_disk_while_checkpointing_names_the_path_and_the_resume(tmp_path,
     monkeypatch.setattr(checkpoints, "write_tensors", full_disk_at_epoch_2)
     X, y = digits[0][:64], digits[1][:64]
     with pytest.raises(checkpoints.CheckpointSaveError) as info:
-        checkpoints.fit_run(tiny_net(max_epochs=3), X, y, tmp_path / "run",
+        fit_run(tiny_net(max_epochs=3), X, y, tmp_path / "run",
                             resume_hint="resume with: kagdigits fit --resume run")
     message = one_line(info)
     assert str(tmp_path / "run" / "epoch-0002") in message and "No space left" in message
     assert message.endswith("resume with: kagdigits fit --resume run")
-    assert checkpoints.latest_epoch_dir(tmp_path / "run").name == "epoch-0001"
+    assert latest_epoch_dir(tmp_path / "run").name == "epoch-0001"
     assert not list((tmp_path / "run").glob(".*.tmp"))
 
 

@@ -9,7 +9,8 @@ import torch
 from kagdigits import LeNet5Classifier
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_dir, atomic_write
-from kagdigits.runs.checkpoints import fit_run, latest_epoch_dir
+from kagdigits.runs.fitting import fit_run
+from kagdigits.runs.folders import latest_epoch_dir
 
 
 def leftovers(folder):

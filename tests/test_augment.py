@@ -7,7 +7,6 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits.cli.training import build_estimator
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.models.augment import Augment
 from kagdigits.models.classifiers import LeNet5Classifier
@@ -164,14 +163,14 @@ def test_unknown_augmentation_is_a_one_line_error(digits):
 def test_cli_checks_augment_parameter_names():
     args = RunConfig("fit", model="lenet5", device="cpu", seed=0, epochs=1,
                      params={"augment__rotation": 15})
-    assert build_estimator(args).augment__rotation == 15
+    assert args.make_estimator().augment__rotation == 15
     args.params = {"augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
-        build_estimator(args)
+        args.make_estimator()
     # augment named in the same --set line: its parameters are checked against it
     args.params = {"augment": "affine", "augment__rotaton": 15}
     with pytest.raises(KagdigitsError, match="did you mean augment__rotation"):
-        build_estimator(args)
+        args.make_estimator()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -12,7 +12,7 @@ from skorch.callbacks import Callback
 
 from kagdigits import EnsembleClassifier, LeNet5Classifier, MLP3Classifier
 from kagdigits.cli.main import main
-from kagdigits.cli.training import build_estimator, fit_in_run
+from kagdigits.cli.training import fit_in_run
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.submission import read_labels_csv
 from kagdigits.models.augment import Augment
@@ -138,16 +138,16 @@ def test_bad_settings_are_one_line_errors():
 def test_cli_builds_it_with_set_and_checks_names():
     args = RunConfig("fit", model="ensemble", device="cpu", seed=4, epochs=2,
                      params={"n_members": 3, "member": "lenet5", "member_params": {"lr": 1e-3}})
-    ensemble = build_estimator(args)
+    ensemble = args.make_estimator()
     assert (ensemble.n_members, ensemble.member, ensemble.max_epochs) == (3, "lenet5", 2)
     assert [m.random_state for m in ensemble.new_members()] == [4, 5, 6]
     assert all(m.lr == 1e-3 for m in ensemble.new_members())
     args.params = {"nmembers": 3}
     with pytest.raises(KagdigitsError, match="did you mean n_members"):
-        build_estimator(args)
+        args.make_estimator()
     args.params = {"member_params": {"lr_schedul": "onecycle"}}
     with pytest.raises(KagdigitsError, match="lr_schedul"):
-        build_estimator(args)
+        args.make_estimator()
 
 
 def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, capsys,

@@ -8,12 +8,13 @@ import torch
 from safetensors import safe_open
 
 from kagdigits.cli.main import main
-from kagdigits.cli.training import build_estimator, fit_in_run
+from kagdigits.cli.training import fit_in_run
 from kagdigits.kaggle.ledger import read_ledger
 from kagdigits.models import LeNet5Classifier, MLP3Classifier
 from kagdigits.models import device as device_module
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
-from kagdigits.runs.config import RunConfig, start_run
+from kagdigits.runs.config import RunConfig
+from kagdigits.runs.folders import start_run
 from kagdigits.runs.persist import save_model
 
 NATIVE_BF16 = device_module.cpu_has_native_bf16()
@@ -99,7 +100,7 @@ def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files
     config = RunConfig("fit", epochs=1, device="cpu")
     started = start_run(config, X, y, hardware="cpu, fp32, contiguous")
     capsys.readouterr()
-    fit_in_run(config, build_estimator(config), X, y, run_dir=started)
+    fit_in_run(config, config.make_estimator(), X, y, run_dir=started)
     assert ("this run started on cpu, fp32, contiguous; this machine continues it on "
             "cpu, bf16 autocast, channels_last") in capsys.readouterr().out
     clf = LeNet5Classifier(max_epochs=1, device="cpu", verbose=0).fit(*_tiny())

@@ -9,7 +9,6 @@ from sklearn.base import clone
 
 import kagdigits
 from kagdigits.cli.main import main
-from kagdigits.cli.training import build_estimator
 from kagdigits.models import REGISTRY, get_model_class
 from kagdigits.models.base import DigitClassifier
 from kagdigits.models.classifiers import AllCNNClassifier
@@ -72,7 +71,7 @@ def test_allcnn_defaults_to_its_batchnorm_form():
 def test_cli_builds_every_model(name):
     args = RunConfig("fit", model=name, device="cpu", seed=3, epochs=2,
                      params={"module__num_classes": 5})
-    clf = build_estimator(args)
+    clf = args.make_estimator()
     assert isinstance(clf, REGISTRY[name])
     assert (clf.max_epochs, clf.random_state, clf.module__num_classes) == (2, 3, 5)
 

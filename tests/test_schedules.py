@@ -7,7 +7,7 @@ from skorch.callbacks import Callback
 
 from kagdigits.errors import InputError
 from kagdigits.models.classifiers import LeNet5Classifier
-from kagdigits.runs.checkpoints import fit_run
+from kagdigits.runs.fitting import fit_run
 
 
 def fit(digits, **params):

@@ -33,7 +33,7 @@ def run(args):
         load_training_data,
         run_config,
     )
-    from kagdigits.runs.checkpoints import restored_seconds
+    from kagdigits.runs.fitting import restored_seconds
     from kagdigits.runs.persist import save_model
 
     config, run_dir = run_config(args, train=args.train, save=args.save)

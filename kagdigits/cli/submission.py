@@ -35,7 +35,7 @@ def run(args):
         load_training_data,
         run_config,
     )
-    from kagdigits.runs.checkpoints import restored_seconds
+    from kagdigits.runs.fitting import restored_seconds
 
     config, run_dir = run_config(args, train=args.train, test=args.test, out=args.out)
     check_outputs(config)

@@ -8,9 +8,8 @@ from kagdigits.errors import KagdigitsError
 def run_config(args, **files):
     """``(config, run_dir)``: with ``--resume`` the run's saved config and folder, else a new
     :class:`~kagdigits.runs.config.RunConfig` from the arguments and ``None``."""
-    from kagdigits.runs.checkpoints import find_run_dir
-    from kagdigits.runs.config import RunConfig, read_run_config
-    from kagdigits.runs.folders import check_unfinished
+    from kagdigits.runs.config import RunConfig
+    from kagdigits.runs.folders import check_unfinished, find_run_dir, read_run_config
 
     if args.resume is None:
         config = RunConfig(command=args.command, model=args.model,
@@ -43,11 +42,10 @@ def set_error(exc):
 
 
 def build_estimator(config, **overrides):
-    """The estimator ``config`` describes; its device and ``--set`` values checked now."""
-    from kagdigits.models.device import resolve_device
+    """The estimator ``config`` describes (:meth:`~kagdigits.runs.config.RunConfig.make_estimator`);
+    a refused parameter as the ``--set`` line it stands for."""
     from kagdigits.models.params import ParameterError
 
-    resolve_device(config.device)  # fail early and clearly on an unusable device
     try:
         return config.make_estimator(**overrides)
     except ParameterError as exc:
@@ -62,9 +60,14 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
     from sklearn.base import clone
 
     from kagdigits.models import is_ensemble
-    from kagdigits.runs.checkpoints import fit_run, saved_epochs
-    from kagdigits.runs.config import check_same_data, saved_hardware, start_run
-    from kagdigits.runs.folders import finish_run
+    from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.folders import (
+        check_same_data,
+        finish_run,
+        saved_epochs,
+        saved_hardware,
+        start_run,
+    )
 
     hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
     resume = run_dir is not None

@@ -1,9 +1,8 @@
-"""Per-run checkpoint folders ``runs/<run-id>/`` and resuming an interrupted fit.
+"""The checkpoint callback: every epoch's state saved in a run folder, and restored to resume.
 
-A run folder holds::
+:class:`RunCheckpoint` writes into a run folder (:mod:`kagdigits.runs.folders`)::
 
     runs/<run-id>/
-      run.json              how the run was started (the CLI writes it; see --resume)
       best.safetensors      weights of the epoch with the best validation loss so far
       epoch-0007/           all that is needed to continue after epoch 7 (the latest only)
         tensors.safetensors   network and loss weights, callback tensors, RNG states
@@ -26,12 +25,9 @@ shuffles and dropout masks, so it ends differently from an uninterrupted run.
 """
 
 import contextlib
-import difflib
 import json
 import pickle
 import shutil
-import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -42,18 +38,22 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from kagdigits.errors import KagdigitsError
-from kagdigits.files.atomic import atomic_dir, atomic_write, create_unique, utc_timestamp
-from kagdigits.models import is_ensemble
+from kagdigits.files.atomic import atomic_dir, atomic_write
+from kagdigits.runs.folders import (
+    BEST,
+    latest_epoch_dir,
+    new_run_dir,
+    remove_leftovers,
+    saved_epochs,
+)
 from kagdigits.runs.persist import load_trained_state, save_trained_state
 from kagdigits.runs.tensors import read_tensors, write_tensors
 
-RUNS_DIR = Path("runs")
-RUN_INFO = "run.json"
-BEST = "best.safetensors"
 #: A trained ensemble member in its ``member-NN/`` folder (see :class:`MemberCheckpoints`).
 MEMBER = "member.safetensors"
-#: Set by the first Ctrl-C while :func:`stop_on_sigint` is active.
-_STOP = threading.Event()
+#: Set by the first Ctrl-C while :func:`kagdigits.runs.fitting.stop_on_sigint` is active;
+#: :class:`RunCheckpoint` then stops training after the current batch.
+STOP = threading.Event()
 
 
 class TrainingInterrupted(KagdigitsError):
@@ -75,43 +75,8 @@ DAMAGED = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, Attri
            RuntimeError, pickle.UnpicklingError, SafetensorError)
 
 
-def new_run_dir(root=RUNS_DIR, prefix="run"):
-    """Create and return a new, empty ``<root>/<prefix>-<UTC time>`` folder (``-2``, ...
-    when several start in the same second)."""
-    return create_unique(root, f"{prefix}-{utc_timestamp()}")
-
-
-def find_run_dir(run_id, root=RUNS_DIR):
-    """The folder of run ``run_id`` (a name in ``root`` or a path); a clear error if none."""
-    run_id = str(run_id)
-    if not run_id.strip() or run_id != run_id.strip() or not run_id.isprintable():
-        raise KagdigitsError(f"{run_id!r} is not a run id; pass the name of a folder in "
-                             f"{root}/ (`kagdigits runs` lists them), e.g. lenet5-20240501T100000Z")
-    path = Path(run_id)
-    if not path.is_dir():
-        path = Path(root) / run_id
-    if (path / RUN_INFO).is_file() or latest_epoch_dir(path) is not None:
-        return path
-    runs = sorted(p.name for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []
-    close = difflib.get_close_matches(str(run_id), runs, n=3, cutoff=0.5)
-    hint = (f"did you mean {', '.join(close)}?" if close
-            else f"runs there: {', '.join(runs[-5:])}" if runs else f"{root}/ has no runs")
-    raise KagdigitsError(f"no run {run_id!r} in {root}/; {hint}")
-
-
-def latest_epoch_dir(run_dir):
-    """The newest complete ``epoch-NNNN`` folder of ``run_dir``, or ``None``."""
-    folders = sorted(Path(run_dir).glob("epoch-[0-9][0-9][0-9][0-9]"))
-    return folders[-1] if folders else None
-
-
-def saved_epochs(run_dir):
-    """How many epochs ``run_dir`` has checkpointed (0 if none)."""
-    latest = latest_epoch_dir(run_dir)
-    return 0 if latest is None else int(latest.name.split("-")[1])
-
-
-def _interrupted(run_dir, hint=""):
+def interrupted(run_dir, hint=""):
+    """The :class:`TrainingInterrupted` for a stop after the last epoch saved in ``run_dir``."""
     return TrainingInterrupted(f"training stopped by Ctrl-C after {saved_epochs(run_dir)} "
                                f"finished epoch(s); checkpoints are in {run_dir}{hint}")
 
@@ -269,8 +234,8 @@ class RunCheckpoint(Callback):
             raise _damaged(path, exc) from None
 
     def on_batch_end(self, net, **kwargs):
-        if _STOP.is_set():
-            raise _interrupted(self.dirname_)
+        if STOP.is_set():
+            raise interrupted(self.dirname_)
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
@@ -313,52 +278,6 @@ def _damaged(path, exc):
                            f"{path.parent} to resume from nothing")
 
 
-def remove_leftovers(run_dir):
-    """Delete what a killed process left half-written in ``run_dir``: temporary epoch
-    folders (``.epoch-NNNN.*.tmp``, up to the size of a checkpoint each) and files."""
-    for leftover in Path(run_dir).glob(".*.tmp"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-
-
-def restored_seconds(estimator):
-    """Seconds the epochs restored by a :class:`RunCheckpoint` took when they ran (the
-    ``dur`` of each), summed over an ensemble's members: add them to the time of a
-    resumed fit to get the whole training time."""
-    networks = estimator.members_ if is_ensemble(estimator) else [estimator]
-    total = 0.0
-    for net in networks:
-        restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
-                        getattr(net, "callbacks_", [])), default=0)
-        total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])
-    return total
-
-
-@contextlib.contextmanager
-def stop_on_sigint():
-    """While active, the first Ctrl-C stops training after the current batch (raising
-    :class:`TrainingInterrupted` from :class:`RunCheckpoint`); a second one at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame):
-        if _STOP.is_set():
-            raise KeyboardInterrupt
-        _STOP.set()
-        print("\nStopping after this batch (Ctrl-C again to stop at once)...",
-              file=sys.stderr, flush=True)
-
-    _STOP.clear()
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class MemberCheckpoints:
     """An ensemble's ``member_callbacks``: a :class:`RunCheckpoint` for member ``i`` in
     ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``.
@@ -392,36 +311,3 @@ class MemberCheckpoints:
         :meth:`finished` saved, when resuming; else ``None``."""
         path = self.folder(index) / MEMBER
         return load_trained_state(member, path) if self.resume and path.exists() else None
-
-
-def _with_checkpoint(estimator, run_dir, resume):
-    """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
-    sub-folder), replacing any run checkpoint it had."""
-    if is_ensemble(estimator):
-        return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
-    callbacks = [cb for cb in (estimator.callbacks or [])
-                 if not (isinstance(cb, tuple) and cb[0] == "run_checkpoint")]
-    checkpoint = RunCheckpoint(run_dir, resume=resume)
-    return estimator.set_params(callbacks=[*callbacks, ("run_checkpoint", checkpoint)])
-
-
-def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
-    """Fit ``estimator`` with a :class:`RunCheckpoint` in ``run_dir``; return it.
-
-    With ``resume=True`` it continues from the newest saved epoch and trains only the
-    epochs left of ``max_epochs``; an ensemble's members are checkpointed (and
-    resumed) one folder each. Ctrl-C stops after the current batch and raises
-    :class:`TrainingInterrupted` (a second Ctrl-C stops at once); ``resume_hint`` is
-    added to its message.
-    """
-    run_dir = Path(run_dir)
-    _with_checkpoint(estimator, run_dir, resume)
-    hint = f"; {resume_hint}" if resume_hint else ""
-    with stop_on_sigint():
-        try:
-            estimator.fit(X, y)
-        except (TrainingInterrupted, CheckpointSaveError) as exc:
-            raise type(exc)(f"{exc}{hint}") from None
-        if _STOP.is_set():  # a second Ctrl-C, which skorch takes as "stop training"
-            raise _interrupted(run_dir, hint)
-    return estimator

@@ -1,21 +1,15 @@
-"""A run's configuration, saved as ``run.json`` in its folder so that it can be resumed.
+"""A run's configuration and the estimator it builds.
 
-``run.json`` holds a :class:`RunConfig` (the command, the model and its parameters,
-the files it read and writes) and a digest of the training data, so that a resumed
-run trains the same model on the same data as the run it continues.
+A :class:`RunConfig` (the command, the model and its parameters, the files it reads and
+writes) is saved in the run folder's ``run.json`` (see :mod:`kagdigits.runs.folders`), so
+that a resumed run trains the same model as the run it continues.
 """
 
 import dataclasses
-import hashlib
-import json
-from pathlib import Path
-
-import numpy as np
 
 from kagdigits.errors import KagdigitsError
-from kagdigits.files.atomic import atomic_write
+from kagdigits.models.device import resolve_device
 from kagdigits.models.params import make_estimator
-from kagdigits.runs.checkpoints import RUN_INFO, new_run_dir
 
 
 @dataclasses.dataclass
@@ -51,8 +45,15 @@ class RunConfig:
     save: str | None = None
 
     def make_estimator(self, **overrides):
-        """The estimator this run trains, its parameters checked (see
-        :func:`kagdigits.models.params.make_estimator`)."""
+        """The estimator this run trains, its device and parameters checked now (see
+        :func:`kagdigits.models.params.make_estimator`), before any data are read.
+
+        Raises
+        ------
+        ParameterError
+            A parameter name or value the estimator refuses.
+        """
+        resolve_device(self.device)  # fail early and clearly on an unusable device
         params = {**self.params, **overrides}
         if self.epochs is not None:
             params["max_epochs"] = self.epochs
@@ -65,48 +66,3 @@ class RunConfig:
         if not isinstance(values, dict) or "command" not in values or set(values) - names:
             raise KagdigitsError("not a run configuration")
         return cls(**values)
-
-
-def data_digest(X, y):
-    """A SHA-256 of the training arrays, to tell whether a resumed run has the same data."""
-    digest = hashlib.sha256(np.ascontiguousarray(X).data)
-    digest.update(np.ascontiguousarray(y).data)
-    return digest.hexdigest()
-
-
-def start_run(config, X, y, hardware=None, root="runs"):
-    """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
-    ``X``, ``y`` and ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``)."""
-    run_dir = new_run_dir(root, prefix=config.model)
-    info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
-            "hardware": hardware}
-    with atomic_write(run_dir / RUN_INFO) as f:
-        json.dump(info, f, indent=1)
-    return run_dir
-
-
-def _read_info(run_dir):
-    path = Path(run_dir) / RUN_INFO
-    try:
-        info = json.loads(path.read_text())
-        return RunConfig.from_dict(info["config"]), info["data"], info.get("hardware")
-    except (OSError, ValueError, KeyError, TypeError, KagdigitsError) as exc:
-        raise KagdigitsError(f"{path}: cannot be read ({exc}); this run cannot be resumed, "
-                             "start a new one") from None
-
-
-def read_run_config(run_dir):
-    """The :class:`RunConfig` saved in ``run_dir``; a one-line error if it cannot be read."""
-    return _read_info(run_dir)[0]
-
-
-def check_same_data(run_dir, X, y):
-    """Raise unless ``X``, ``y`` are the data the run in ``run_dir`` started with."""
-    if _read_info(run_dir)[1] != data_digest(X, y):
-        raise KagdigitsError(f"the training data differ from those run {Path(run_dir).name} "
-                             "started with; restore them, or start a new run")
-
-
-def saved_hardware(run_dir):
-    """What "auto" resolved to when the run in ``run_dir`` started (``None``: not saved)."""
-    return _read_info(run_dir)[2]

@@ -1,7 +1,16 @@
-"""Run folders after training: a finished run keeps its model as a ``.kd`` file and drops
-the epoch states; listing runs and removing them.
+"""Run folders ``runs/<run-id>/``: naming and finding them, what they hold (``run.json``,
+the finished model), listing and removing them.
 
-A finished run folder holds::
+A run folder holds::
+
+    runs/<run-id>/
+      run.json              how the run was started (the CLI writes it; see --resume)
+      best.safetensors      weights of the epoch with the best validation loss so far
+      epoch-0007/           all that is needed to continue after epoch 7 (the latest only;
+                            see :mod:`kagdigits.runs.checkpoints`)
+      member-01/ ...        an ensemble's members, one run folder each
+
+A finished run keeps its model as a ``.kd`` file and drops the epoch states::
 
     runs/<run-id>/
       run.json      how the run was started
@@ -10,24 +19,126 @@ A finished run folder holds::
 
 An unfinished run (interrupted, or still training) keeps its ``epoch-NNNN/`` state (and
 an ensemble its ``member-NN/`` folders) so that ``--resume`` can continue it.
+
+``run.json`` holds a :class:`~kagdigits.runs.config.RunConfig` and a digest of the training
+data, so that a resumed run trains the same model on the same data as the run it continues.
 """
 
+import dataclasses
+import difflib
+import hashlib
 import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kagdigits.errors import KagdigitsError
-from kagdigits.files.atomic import atomic_write
+from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
 from kagdigits.models import is_ensemble
-from kagdigits.runs.checkpoints import BEST, RUN_INFO, RUNS_DIR, latest_epoch_dir
+from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
 
+RUNS_DIR = Path("runs")
+RUN_INFO = "run.json"
+BEST = "best.safetensors"
 MODEL = "model.kd"
 RESULT = "result.json"
 #: ``--older-than`` units, in seconds.
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def new_run_dir(root=RUNS_DIR, prefix="run"):
+    """Create and return a new, empty ``<root>/<prefix>-<UTC time>`` folder (``-2``, ...
+    when several start in the same second)."""
+    return create_unique(root, f"{prefix}-{utc_timestamp()}")
+
+
+def find_run_dir(run_id, root=RUNS_DIR):
+    """The folder of run ``run_id`` (a name in ``root`` or a path); a clear error if none."""
+    run_id = str(run_id)
+    if not run_id.strip() or run_id != run_id.strip() or not run_id.isprintable():
+        raise KagdigitsError(f"{run_id!r} is not a run id; pass the name of a folder in "
+                             f"{root}/ (`kagdigits runs` lists them), e.g. lenet5-20240501T100000Z")
+    path = Path(run_id)
+    if not path.is_dir():
+        path = Path(root) / run_id
+    if (path / RUN_INFO).is_file() or latest_epoch_dir(path) is not None:
+        return path
+    runs = sorted(p.name for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []
+    close = difflib.get_close_matches(str(run_id), runs, n=3, cutoff=0.5)
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else f"runs there: {', '.join(runs[-5:])}" if runs else f"{root}/ has no runs")
+    raise KagdigitsError(f"no run {run_id!r} in {root}/; {hint}")
+
+
+def latest_epoch_dir(run_dir):
+    """The newest complete ``epoch-NNNN`` folder of ``run_dir``, or ``None``."""
+    folders = sorted(Path(run_dir).glob("epoch-[0-9][0-9][0-9][0-9]"))
+    return folders[-1] if folders else None
+
+
+def saved_epochs(run_dir):
+    """How many epochs ``run_dir`` has checkpointed (0 if none)."""
+    latest = latest_epoch_dir(run_dir)
+    return 0 if latest is None else int(latest.name.split("-")[1])
+
+
+def remove_leftovers(run_dir):
+    """Delete what a killed process left half-written in ``run_dir``: temporary epoch
+    folders (``.epoch-NNNN.*.tmp``, up to the size of a checkpoint each) and files."""
+    for leftover in Path(run_dir).glob(".*.tmp"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def data_digest(X, y):
+    """A SHA-256 of the training arrays, to tell whether a resumed run has the same data."""
+    digest = hashlib.sha256(np.ascontiguousarray(X).data)
+    digest.update(np.ascontiguousarray(y).data)
+    return digest.hexdigest()
+
+
+def start_run(config, X, y, hardware=None, root="runs"):
+    """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
+    ``X``, ``y`` and ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``)."""
+    run_dir = new_run_dir(root, prefix=config.model)
+    info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
+            "hardware": hardware}
+    with atomic_write(run_dir / RUN_INFO) as f:
+        json.dump(info, f, indent=1)
+    return run_dir
+
+
+def _read_info(run_dir):
+    path = Path(run_dir) / RUN_INFO
+    try:
+        info = json.loads(path.read_text())
+        return RunConfig.from_dict(info["config"]), info["data"], info.get("hardware")
+    except (OSError, ValueError, KeyError, TypeError, KagdigitsError) as exc:
+        raise KagdigitsError(f"{path}: cannot be read ({exc}); this run cannot be resumed, "
+                             "start a new one") from None
+
+
+def read_run_config(run_dir):
+    """The :class:`RunConfig` saved in ``run_dir``; a one-line error if it cannot be read."""
+    return _read_info(run_dir)[0]
+
+
+def check_same_data(run_dir, X, y):
+    """Raise unless ``X``, ``y`` are the data the run in ``run_dir`` started with."""
+    if _read_info(run_dir)[1] != data_digest(X, y):
+        raise KagdigitsError(f"the training data differ from those run {Path(run_dir).name} "
+                             "started with; restore them, or start a new run")
+
+
+def saved_hardware(run_dir):
+    """What "auto" resolved to when the run in ``run_dir`` started (``None``: not saved)."""
+    return _read_info(run_dir)[2]
 
 
 def best_valid_acc(histories):

@@ -1,0 +1,92 @@
+"""Fitting an estimator in a run folder: a checkpoint every epoch, Ctrl-C handled, resuming,
+and the training time of a resumed fit.
+
+``fit_run(clf, X, y, "runs/exp1")`` is what ``kagdigits fit`` and ``kagdigits submission`` do
+around ``clf.fit``; :mod:`kagdigits.runs.checkpoints` holds the callback that saves and
+restores, :mod:`kagdigits.runs.folders` what the folder holds.
+"""
+
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from kagdigits.models import is_ensemble
+from kagdigits.runs.checkpoints import (
+    STOP,
+    CheckpointSaveError,
+    MemberCheckpoints,
+    RunCheckpoint,
+    TrainingInterrupted,
+    interrupted,
+)
+
+
+@contextlib.contextmanager
+def stop_on_sigint():
+    """While active, the first Ctrl-C stops training after the current batch (raising
+    :class:`TrainingInterrupted` from :class:`RunCheckpoint`); a second one at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+        print("\nStopping after this batch (Ctrl-C again to stop at once)...",
+              file=sys.stderr, flush=True)
+
+    STOP.clear()
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _with_checkpoint(estimator, run_dir, resume):
+    """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
+    sub-folder), replacing any run checkpoint it had."""
+    if is_ensemble(estimator):
+        return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
+    callbacks = [cb for cb in (estimator.callbacks or [])
+                 if not (isinstance(cb, tuple) and cb[0] == "run_checkpoint")]
+    checkpoint = RunCheckpoint(run_dir, resume=resume)
+    return estimator.set_params(callbacks=[*callbacks, ("run_checkpoint", checkpoint)])
+
+
+def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
+    """Fit ``estimator`` with a :class:`RunCheckpoint` in ``run_dir``; return it.
+
+    With ``resume=True`` it continues from the newest saved epoch and trains only the
+    epochs left of ``max_epochs``; an ensemble's members are checkpointed (and
+    resumed) one folder each. Ctrl-C stops after the current batch and raises
+    :class:`TrainingInterrupted` (a second Ctrl-C stops at once); ``resume_hint`` is
+    added to its message.
+    """
+    run_dir = Path(run_dir)
+    _with_checkpoint(estimator, run_dir, resume)
+    hint = f"; {resume_hint}" if resume_hint else ""
+    with stop_on_sigint():
+        try:
+            estimator.fit(X, y)
+        except (TrainingInterrupted, CheckpointSaveError) as exc:
+            raise type(exc)(f"{exc}{hint}") from None
+        if STOP.is_set():  # a second Ctrl-C, which skorch takes as "stop training"
+            raise interrupted(run_dir, hint)
+    return estimator
+
+
+def restored_seconds(estimator):
+    """Seconds the epochs restored by a :class:`RunCheckpoint` took when they ran (the
+    ``dur`` of each), summed over an ensemble's members: add them to the time of a
+    resumed fit to get the whole training time."""
+    networks = estimator.members_ if is_ensemble(estimator) else [estimator]
+    total = 0.0
+    for net in networks:
+        restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
+                        getattr(net, "callbacks_", [])), default=0)
+        total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])
+    return total
