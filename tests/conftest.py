@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+#: The fake Kaggle server's ``fake_kaggle`` fixture, for every test that talks to Kaggle.
+pytest_plugins = ["tests.fake_kaggle"]
+
 torch.set_num_threads(1)  # tests run small nets; one thread avoids oversubscribing 2 cores
 
 

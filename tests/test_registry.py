@@ -93,6 +93,7 @@ def test_models_command_prints_the_table(capsys):
     assert rows["resnet18"][3] == "11,173,962"  # the small stem's 3x3 conv
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("function", [kagdigits.get_model_class, kagdigits.list_models])
 def test_a_pickled_lookup_finds_the_models_in_a_fresh_process(function):
     """A joblib or Dask worker unpickles a user's function that calls it: the models are there."""

@@ -45,6 +45,7 @@ def _run(command, train_csv, out, *backend):
     return folder
 
 
+@pytest.mark.slow
 def test_grid_on_dask_workers_gives_the_local_table(cluster, train_csv, tmp_path, capsys):
     from distributed import Client, get_task_stream
 
@@ -63,6 +64,7 @@ def test_grid_on_dask_workers_gives_the_local_table(cluster, train_csv, tmp_path
                      if line.startswith("|")]
 
 
+@pytest.mark.slow
 def test_compare_on_dask_workers_gives_the_local_runs(cluster, train_csv, tmp_path):
     columns = ["model", "seed", "params", "epochs", "train_acc", "test_acc", "test_loss"]
     local = _run("compare", train_csv, tmp_path / "local")

@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pytest
 
-pytest.register_assert_rewrite("serving")
+pytest.register_assert_rewrite("tests.serve.serving")
 from PIL import Image  # noqa: E402
-from serving import TINY, Running, announce, call, multipart, png  # noqa: E402 (skips w/o extra)
 
 from kagdigits import LeNet5Classifier  # noqa: E402
 from kagdigits.cli.main import main  # noqa: E402
@@ -28,8 +27,9 @@ from kagdigits.serve.preprocess import (  # noqa: E402
     preprocess_image,
     to_ink,
 )
+from tests.serve.serving import TINY, Running, announce, call, multipart, png  # noqa: E402 (skips w/o extra)
 
-pytest_plugins = ["serving"]
+pytest_plugins = ["tests.serve.serving"]
 
 
 def centre_of_mass(image):
@@ -293,6 +293,7 @@ def test_a_bad_port_is_refused_by_the_parser(port, capsys):
     assert "is not a port number 0..65535" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_command_serves_the_newest_model_in_models(tmp_path, tiny_kd):
     """`kagdigits serve` with no --load, as a real process; Ctrl-C stops it cleanly."""
     (tmp_path / "models").mkdir()

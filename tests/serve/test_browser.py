@@ -10,11 +10,11 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.register_assert_rewrite("serving")
+pytest.register_assert_rewrite("tests.serve.serving")
 from PIL import Image  # noqa: E402
-from serving import call, png  # noqa: E402 (skips without the serve extra)
 
 from kagdigits.serve.preprocess import preprocess_image  # noqa: E402
+from tests.serve.serving import call, png  # noqa: E402 (skips without the serve extra)
 
 webdriver = pytest.importorskip("selenium.webdriver",
                                 reason="selenium is not installed: pip install -e .[serve]")
@@ -24,7 +24,7 @@ from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-pytest_plugins = ["serving"]
+pytest_plugins = ["tests.serve.serving"]
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
                                                 "google-chrome"))), None)

@@ -1,6 +1,6 @@
 """What the serving tests share: tiny saved models, a real uvicorn server on a free loopback
 port (in a thread, stopped at the end), and a stdlib HTTP client. A pytest plugin:
-``pytest_plugins = ["serving"]``."""
+``pytest_plugins = ["tests.serve.serving"]``."""
 
 import io
 import json

@@ -60,6 +60,7 @@ def test_the_file_holds_its_classes_and_input_scaling(exported):
     assert pixels.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
+@pytest.mark.slow
 def test_an_ensemble_is_one_graph_of_its_members_mean(digits, tmp_path):
     X, y = digits
     ensemble = EnsembleClassifier(member=["lenet5", "mlp"], n_members=2, verbose=0,

@@ -101,6 +101,7 @@ def test_grid_ends_with_its_best_settings(tiny_kaggle_files, tmp_path, capsys, m
     assert accuracies == sorted(accuracies, reverse=True)
 
 
+@pytest.mark.slow
 def test_a_merged_report_names_every_part_and_each_models_seeds(tiny_kaggle_files, tmp_path,
                                                                 capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

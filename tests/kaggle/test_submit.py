@@ -10,8 +10,6 @@ import pytest
 from kagdigits.files.submission import write_labels_csv
 from kagdigits.kaggle.ledger import append_row, find_row, ledger_path, read_ledger
 
-pytest_plugins = ["fake_kaggle"]
-
 LEDGER = ledger_path("submissions")
 
 

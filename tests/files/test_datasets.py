@@ -9,13 +9,13 @@ import threading
 
 import numpy as np
 import pytest
-from test_idx import write_idx
 
 from kagdigits.cli.main import main
 from kagdigits.errors import InputError
 from kagdigits.files.datasets import MNIST_FILES, QMNIST_FILES, dataset_name, load_dataset
 from kagdigits.files.kaggle_csv import read_test_csv, read_train_csv
 from kagdigits.files.submission import read_labels_csv
+from tests.files.test_idx import write_idx
 
 
 @pytest.fixture(scope="module")

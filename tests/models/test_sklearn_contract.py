@@ -1,5 +1,15 @@
-"""What scikit-learn users take for granted: labels of any kind, feature names, set_params
-after fit, parameters checked before any data are read, user callbacks, repr, any width."""
+"""The scikit-learn contract: scikit-learn's own estimator checks over every registered
+estimator, and what scikit-learn users take for granted: fit/predict, Pipeline, model
+selection, clone, pickle, labels of any kind, feature names, set_params after fit,
+parameters checked before any data are read, user callbacks, repr, any width.
+
+Most of scikit-learn's generic checks fit its made-up tables of 1 to 10 features. The MLP
+takes any number of features, so it runs them all; an image network refuses such rows, with
+a clear ``ValueError`` naming the widths it takes (784, 1,024, 3,072 or N-D arrays), so
+the checks that need to fit those tables fail by design (``expected_failures`` says why).
+"""
+
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -8,13 +18,17 @@ import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import EarlyStopping, LRScheduler
 
 from kagdigits import LeNet5Classifier, MLP3Classifier
 from kagdigits.cli.training import set_error
 from kagdigits.errors import InputError
 from kagdigits.files.kaggle_csv import pixel_columns
+from kagdigits.models import REGISTRY, EnsembleClassifier
 from kagdigits.models.base import PRECISIONS
 from kagdigits.models.params import PARAMETERS, ParameterError, make_estimator
 
@@ -270,3 +284,182 @@ def test_repr_lists_the_parameters_that_differ_from_the_defaults(data):
     assert repr(clone(clf)) == repr(clf)  # a cloned ValidSplit is still the default
     fitted = LeNet5Classifier(**FAST).fit(*data[:2])
     assert repr(fitted).startswith("LeNet5Classifier(max_epochs=1, batch_size=32")
+
+
+# --- scikit-learn's estimator checks -------------------------------------------------------
+
+SKORCH_INIT = ("skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_ "
+               "(a plain NeuralNetClassifier fails it too), and the registered classes pass "
+               "their defaults (augment__*, criterion__label_smoothing) through **kwargs")
+NOT_IMAGES = ("fits sklearn's generic 1-10 feature tables, which an image network refuses "
+              "with a ValueError naming the widths it takes (784, 1024, 3072 or N-D arrays)")
+#: The checks that need an estimator to fit a table of a few features.
+NEED_TABLES = (
+    "check_fit_score_takes_y", "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
+    "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
+    "check_classifiers_one_label_sample_weights", "check_classifiers_classes",
+    "check_estimators_partial_fit_n_features", "check_classifiers_train",
+    "check_supervised_y_2d", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_dict_unchanged", "check_fit_idempotent",
+    "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+)
+#: The ensemble converts X to images itself (before its members' scikit-learn checks run),
+#: so these get its own messages rather than scikit-learn's words.
+ENSEMBLE_OWN_CHECKS = (
+    "check_complex_data", "check_estimators_empty_data_messages", "check_estimator_sparse_tag",
+    "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+    "check_classifiers_one_label", "check_classifiers_regression_target",
+    "check_fit2d_1sample", "check_requires_y_none",
+)
+CHECKED = dict(max_epochs=1, batch_size=16, train_split=None, verbose=0, device="cpu")
+
+
+def expected_failures(estimator):
+    """Check name -> why ``estimator`` fails it."""
+    if isinstance(estimator, EnsembleClassifier):
+        own = "the ensemble checks X with its own image rules, not scikit-learn's"
+        passing = {"check_classifiers_one_label_sample_weights",  # refused: sample_weight
+                   "check_estimators_partial_fit_n_features"}  # it has no partial_fit
+        return {**{name: NOT_IMAGES for name in NEED_TABLES if name not in passing},
+                "check_dtype_object": own, **dict.fromkeys(ENSEMBLE_OWN_CHECKS, own)}
+    if estimator._takes_features():
+        return {"check_no_attributes_set_in_init": SKORCH_INIT}
+    return {"check_no_attributes_set_in_init": SKORCH_INIT,
+            **dict.fromkeys(NEED_TABLES, NOT_IMAGES)}
+
+
+def estimators():
+    """One fast instance of every registered estimator."""
+    return [EnsembleClassifier(member="mlp", n_members=1, max_epochs=1, verbose=0,
+                               device="cpu") if cls is EnsembleClassifier else cls(**CHECKED)
+            for _, cls in sorted(REGISTRY.items())]
+
+
+@parametrize_with_checks(estimators(), expected_failed_checks=expected_failures)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# --- fit, predict, Pipeline, model selection, clone, pickle ---------------------------------
+
+TWO_EPOCHS = dict(max_epochs=2, batch_size=32, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return LeNet5Classifier(**TWO_EPOCHS).fit(X[:200], y[:200])
+
+
+def test_fit_returns_self_and_predicts_labels(digits):
+    X, y = digits
+    clf = LeNet5Classifier(**TWO_EPOCHS)
+    assert clf.fit(X[:200], y[:200]) is clf
+    labels = clf.predict(X[200:])
+    assert labels.shape == (100,) and set(labels) <= set(range(10))
+
+
+def test_predict_proba_rows_sum_to_one(fitted, digits):
+    proba = fitted.predict_proba(digits[0][200:])
+    assert proba.shape == (100, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_kaggle_dataframe_and_series(digits):
+    X, y = digits
+    train = pd.DataFrame(X[:200], columns=pixel_columns())
+    train.insert(0, "label", y[:200])
+    clf = LeNet5Classifier(**TWO_EPOCHS).fit(train.drop(columns="label"), train["label"])
+    expected = LeNet5Classifier(**TWO_EPOCHS).fit(X[:200], y[:200]).predict(X[200:])
+    np.testing.assert_array_equal(clf.predict(pd.DataFrame(X[200:])), expected)
+
+
+def test_same_seed_same_predictions_other_seed_differs(digits):
+    X, y = digits
+    runs = [LeNet5Classifier(random_state=s, **TWO_EPOCHS).fit(X[:200], y[:200])
+            .predict_proba(X[200:]) for s in (1, 1, 2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def test_pipeline_with_scaler(digits):
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(), LeNet5Classifier(**TWO_EPOCHS)).fit(X[:200], y[:200])
+    assert 0 <= pipe.score(X[200:], y[200:]) <= 1
+    assert pipe.predict(X[200:]).shape == (100,)
+
+
+def test_grid_search_over_lr_and_module_parameter(digits):
+    X, y = digits
+    grid = GridSearchCV(
+        LeNet5Classifier(max_epochs=1, batch_size=32, train_split=None, verbose=0),
+        {"lr": [1e-3, 3e-3], "module__activation": ["relu", "tanh"]}, cv=2)
+    grid.fit(X[:160], y[:160])
+    assert len(grid.cv_results_["params"]) == 4
+    assert grid.best_params_["module__activation"] in {"relu", "tanh"}
+    assert grid.best_estimator_.module_.features[1].__class__.__name__ in {"ReLU", "Tanh"}
+
+
+def test_cross_val_score(digits):
+    X, y = digits
+    scores = cross_val_score(LeNet5Classifier(**TWO_EPOCHS, train_split=None), X, y, cv=3)
+    assert scores.shape == (3,) and ((0 <= scores) & (scores <= 1)).all()
+
+
+def test_clone_keeps_parameters_not_state(fitted):
+    copy = clone(fitted)
+    assert copy.get_params(deep=False).keys() == fitted.get_params(deep=False).keys()
+    assert copy.get_params()["device"] == "auto" and copy.max_epochs == 2
+    assert not hasattr(copy, "module_")
+
+
+def test_pickle_round_trip(fitted, digits):
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(digits[0]), fitted.predict_proba(digits[0]))
+    assert again.get_params()["device"] == "auto"
+
+
+def test_device_auto_resolves(fitted):
+    assert fitted.get_params()["device"] == "auto"
+    assert fitted.device in {"cpu", "cuda"}
+
+
+def test_no_split_trains_exactly_max_epochs(digits):
+    X, y = digits
+    clf = LeNet5Classifier(max_epochs=3, batch_size=32, verbose=0, train_split=None)
+    clf.fit(X[:100], y[:100])
+    assert len(clf.history) == 3 and "valid_loss" not in clf.history[-1]
+
+
+def test_early_stopping_restores_the_best_epoch(digits):
+    X, y = digits
+    clf = LeNet5Classifier(lr=0.03, lr_decay=None, max_epochs=15, patience=2, batch_size=16,
+                           criterion__label_smoothing=0.0, verbose=0).fit(X, y)  # = log_loss
+    valid_losses = clf.history[:, "valid_loss"]
+    assert len(valid_losses) < 15, "expected early stopping to end the run"
+    best = int(np.argmin(valid_losses))
+    assert best < len(valid_losses) - 1
+    _, valid = clf.get_split_datasets(X, y)  # the same seeded stratified split as in fit
+    loss = log_loss(y[valid.indices], clf.predict_proba(X[valid.indices]), labels=range(10))
+    assert loss == pytest.approx(valid_losses[best], rel=1e-3)
+
+
+def test_pipeline_grid_search_with_string_labels_and_a_pca_fed_mlp(digits):
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+
+    from kagdigits import MLP3Classifier
+
+    X, y = digits
+    names = np.array(list("abcdefghij"))[y]
+    pipe = Pipeline([("pca", PCA(random_state=0)),
+                     ("mlp", MLP3Classifier(max_epochs=1, batch_size=32, train_split=None,
+                                            verbose=0, device="cpu"))])
+    grid = GridSearchCV(pipe, {"pca__n_components": [10, 20]}, cv=2).fit(X / 255.0, names)
+    assert grid.best_estimator_[-1].module_.layers[1].in_features in {10, 20}
+    assert set(grid.predict(X / 255.0)) <= set("abcdefghij")
+    assert grid.predict_proba(X / 255.0).shape == (300, 10)

@@ -196,7 +196,7 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
 
 
-@pytest.mark.parametrize("n_jobs", [None, 2])
+@pytest.mark.parametrize("n_jobs", [None, pytest.param(2, marks=pytest.mark.slow)])
 def test_trained_members_are_saved_here_and_resuming_skips_them(digits, tmp_path, capsys,
                                                                 n_jobs):
     X, y = digits[0][:150], digits[1][:150]
