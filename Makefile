@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 MODEL  ?= lenet5
 EPOCHS ?=
 DEVICE ?= auto
@@ -13,7 +14,7 @@ MSG    ?= kagdigits submission
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: install submission submit data test bench lint clean serve
+.PHONY: install submission submit data test bench lint clean serve docs
 
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -23,6 +24,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The docs tools (MkDocs, Material, mkdocstrings) on top of the install above.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
 
 submission: $(STAMP)
 	$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
@@ -46,8 +52,12 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/io_speed.py
 	$(BIN)/python tests/bench/accuracy.py
 
+# The docs site in site/; warnings are errors (mkdocs.yml: strict).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 lint: $(STAMP)
 	$(BIN)/ruff check kagdigits tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

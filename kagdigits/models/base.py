@@ -140,12 +140,6 @@ class DigitClassifier(NeuralNetClassifier):
         Any other skorch ``NeuralNet`` parameter (``verbose``, ``warm_start``, ...).
         ``classes`` lists the labels when ``y`` may lack some (e.g. a small fold).
 
-    Every parameter's values are checked (:data:`kagdigits.models.params.PARAMETERS`)
-    when the estimator is initialised, at the start of ``fit``, before any data are read.
-    ``set_params`` on a fitted estimator keeps its network until the next ``fit``,
-    which builds a new one; with ``warm_start=True`` (or ``partial_fit``) training goes on
-    from the trained weights, and a change of the network's shape is refused.
-
     Attributes
     ----------
     classes_ : ndarray
@@ -158,6 +152,14 @@ class DigitClassifier(NeuralNetClassifier):
         predicting on a frame whose columns differ (or come in another order) is refused.
     input_shape_ : tuple
         One row as the network reads it: (C, H, W) images or (n_features,).
+
+    Notes
+    -----
+    Every parameter's values are checked (:data:`kagdigits.models.params.PARAMETERS`)
+    when the estimator is initialised, at the start of ``fit``, before any data are read.
+    ``set_params`` on a fitted estimator keeps its network until the next ``fit``,
+    which builds a new one; with ``warm_start=True`` (or ``partial_fit``) training goes on
+    from the trained weights, and a change of the network's shape is refused.
     """
 
     #: ``augment__<name>`` parameters are routed to the ``augment`` class.
