@@ -7,6 +7,9 @@ Benches (each result is one JSON line on stdout, also appended to ``--log``):
 - ``cv``: 5-fold stratified cross-validated accuracy (``cross_val_score``) on all
   5,000 demo digits, per model.
 - ``fashion``: Fashion-MNIST's official split (60,000 / 10,000) from ``--root``.
+- ``split``: Kaggle-size data: the ``--split-seed`` split of MNIST's 60,000 training digits
+  (``--mnist``, default ``../shared/data/mnist-train``) into 42,000 train rows and 18,000
+  held-out rows, the same rows ``make_split.py OUT --seed S`` writes as Kaggle CSVs.
 - ``mix``: the CV accuracy of averaging networks that ``cv --proba DIR`` saved, fold by fold
   (the first K members of an ensemble run, or members of several runs together), with no
   training: member ``i`` of an ensemble is the same whatever ``n_members`` is, so the first
@@ -26,6 +29,7 @@ training down many times).
     python tests/bench/accuracy.py mix --mix /tmp/p/ensemble-s0:5
     python tests/bench/accuracy.py fashion --models lenet5 kagglecnn --cpu-minutes 20
     python tests/bench/accuracy.py fashion --models ensemble --set n_members=3 --subset 10000
+    python tests/bench/accuracy.py split --models lenet5 kagglecnn --threads 1
     python tests/bench/accuracy.py                  # what `make bench` runs: demo, lenet5, seed 0
 """
 
@@ -45,10 +49,12 @@ from skorch.callbacks import Callback
 
 from kagdigits.cli.args import parse_params
 from kagdigits.files.datasets import load_dataset
+from kagdigits.files.idx import read_idx
 from kagdigits.models import get_model_class, is_ensemble
 from kagdigits.models.ensemble import single_networks
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+MNIST_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/mnist-train"
 LOG = Path("/tmp/kagdigits-accuracy.jsonl")
 
 
@@ -215,6 +221,17 @@ def bench_mix(args):
             "fold_acc": scores.round(4).tolist(), "errors": errors}, args.log)
 
 
+def mnist_split(root, seed, train_rows=42000):
+    """``(X_train, y_train, X_test, y_test)``: MNIST's 60,000 training digits in ``root``
+    split as ``make_split.py --seed SEED`` splits them (a permutation by
+    ``numpy.random.default_rng(seed)``; its first ``train_rows`` rows train)."""
+    X = read_idx(root / "train-images.idx3-ubyte.gz").reshape(60000, -1)
+    y = read_idx(root / "train-labels.idx1-ubyte.gz").astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(X))
+    train, test = order[:train_rows], order[train_rows:]
+    return X[train], y[train], X[test], y[test]
+
+
 def subset(X, y, n, seed=0):
     """A stratified random ``n`` rows of (X, y) (all when ``n`` is None)."""
     if n is None or n >= len(X):
@@ -228,7 +245,7 @@ def subset(X, y, n, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bench", nargs="?", default="demo",
-                        choices=["demo", "cv", "fashion", "mix"])
+                        choices=["demo", "cv", "fashion", "mix", "split"])
     parser.add_argument("--models", nargs="+", default=["lenet5"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, help="max_epochs (default: the model's)")
@@ -246,6 +263,9 @@ def main(argv=None):
     parser.add_argument("--mix", nargs="+", metavar="DIR/NAME-sSEED[:K]",
                         help="mix: runs saved by cv --proba, each's first K networks")
     parser.add_argument("--root", type=Path, default=FASHION, help="fashion: the IDX files")
+    parser.add_argument("--mnist", type=Path, default=MNIST_TRAIN,
+                        help="split: MNIST's training IDX files (and make_split.py)")
+    parser.add_argument("--split-seed", type=int, default=0, help="split: its seed, default 0")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
     args = parser.parse_args(argv)
     if args.bench == "mix" and not args.mix:
@@ -262,8 +282,11 @@ def main(argv=None):
     if args.bench == "mix":
         bench_mix(args)
         return 0
-    X_train, y_train, X_test, y_test = load_dataset(
-        "demo" if args.bench == "demo" else "fashion-mnist", args.root, download=False)
+    if args.bench == "split":
+        X_train, y_train, X_test, y_test = mnist_split(args.mnist, args.split_seed)
+    else:
+        X_train, y_train, X_test, y_test = load_dataset(
+            "demo" if args.bench == "demo" else "fashion-mnist", args.root, download=False)
     X_train, y_train = subset(X_train, y_train, args.subset)
     X_test, y_test = subset(X_test, y_test, args.test_subset)
     bench_holdout(args, X_train, y_train, X_test, y_test, args.bench)
