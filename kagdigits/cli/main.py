@@ -12,10 +12,11 @@ import warnings
 
 from kagdigits import __version__
 
-#: The library's words for a fix -> the flag that does it on the command line. Errors are
-#: worded for Python callers (``overwrite=True``); :func:`main` shows them in flags.
-FLAGS = {"pass overwrite=True": "pass --force", "device='auto'": "--device auto",
-         "device='cpu'": "--device cpu", "pass images=": "pass --check CSV with images"}
+#: A parameter that a library error's fix names -> the option that sets it on the command
+#: line (``{value}``: the parameter's value). Errors are worded for Python callers
+#: (``pass overwrite=True``); :func:`error_message` shows their parameters as options.
+OPTIONS = {"overwrite": "--force", "device": "--device {value}",
+           "images": "--check CSV with images"}
 
 #: sub-command name -> module implementing it
 COMMANDS = {
@@ -56,6 +57,21 @@ def build_parser():
     return parser
 
 
+def option(param):
+    """The command line's option for ``param`` (a :class:`~kagdigits.errors.Param`):
+    ``overwrite=True`` -> ``--force``; a parameter without one stays as it is."""
+    words = OPTIONS.get(param.name)
+    return str(param) if words is None else words.format(value=param.value)
+
+
+def error_message(exc):
+    """The message of ``exc`` in the command line's words: the parameters its fix names
+    (:class:`~kagdigits.errors.Param`) as the options that set them."""
+    from kagdigits.errors import KagdigitsError
+
+    return exc.worded(option) if isinstance(exc, KagdigitsError) else str(exc)
+
+
 def warning_line(message, category, filename, lineno, line=None):
     """A warning on the command line: one line, without the source line."""
     return f"kagdigits: warning: {message}\n"
@@ -75,8 +91,6 @@ def main(argv=None):
     def fail(message, code):
         if args.debug:
             raise
-        for words, flag in FLAGS.items():
-            message = message.replace(words, flag)
         print(f"kagdigits {args.command}: {message}", file=sys.stderr)
         return code
 
@@ -84,7 +98,7 @@ def main(argv=None):
         return args.run(args) or 0
     except KagdigitsError as exc:
         code = getattr(exc, "exit_code", 2)
-        return fail(f"{'interrupted' if code == 130 else 'error'}: {exc}", code)
+        return fail(f"{'interrupted' if code == 130 else 'error'}: {error_message(exc)}", code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except OSError as exc:

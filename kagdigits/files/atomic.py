@@ -10,7 +10,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kagdigits.errors import KagdigitsError
+from kagdigits.errors import KagdigitsError, Param
 
 
 class ExistsError(KagdigitsError, FileExistsError):
@@ -18,7 +18,8 @@ class ExistsError(KagdigitsError, FileExistsError):
 
 
 def _exists_error(path):
-    return ExistsError(f"{path} already exists; choose another name or pass overwrite=True")
+    return ExistsError(f"{path} already exists; choose another name or pass ",
+                       Param("overwrite", True))
 
 
 def utc_timestamp(now=None):

@@ -3,7 +3,7 @@ format. Each ``"auto"`` is resolved on the machine that runs the code."""
 
 import torch
 
-from kagdigits.errors import KagdigitsError
+from kagdigits.errors import KagdigitsError, Param
 
 
 def resolve_device(device):
@@ -29,8 +29,8 @@ def resolve_device(device):
             f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from exc
     if kind == "cuda" and not torch.cuda.is_available():
         raise KagdigitsError(
-            f"device {device!r} was asked for but no CUDA GPU is available; "
-            "use device='auto' or device='cpu'")
+            f"device {device!r} was asked for but no CUDA GPU is available; use ",
+            Param("device", "auto"), " or ", Param("device", "cpu"))
     return str(device)
 
 

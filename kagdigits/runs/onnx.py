@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from kagdigits import __version__
-from kagdigits.errors import InputError, KagdigitsError
+from kagdigits.errors import InputError, KagdigitsError, Param
 from kagdigits.files.atomic import atomic_write
 from kagdigits.files.demo import demo_arrays
 from kagdigits.models import single_networks
@@ -179,7 +179,7 @@ def export_onnx(estimator, path, images=None, overwrite=False, atol=ATOL):
     except RuntimeError as exc:
         raise InputError(f"cannot export the {name} model: it does not take images of shape "
                          f"{tuple(images.shape[1:])} ({' '.join(str(exc).split())[:120]}); "
-                         "pass images= of the shape it was trained on") from None
+                         "pass ", Param("images"), " of the shape it was trained on") from None
     outputs = ("probabilities", "label") if _is_integer(classes) else ("probabilities",)
     try:
         proto = _export(graph, images[:2], outputs)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kagdigits.cli.main import main
-from kagdigits.errors import KagdigitsError
+from kagdigits.errors import KagdigitsError, Param
 
 
 def one_line_error(capsys):
@@ -109,3 +109,59 @@ def test_running_out_of_memory_is_one_line_with_exit_1(data, capsys):
     assert main(["submission", *data, "--set", "module__num_classes=1000000000000"]) == 1
     err = one_line_error(capsys)
     assert "error: out of memory (" in err and "lower the batch size" in err
+
+
+# --- library errors name parameters; the command line names its options ------------------
+
+def fails_with(monkeypatch, capsys, error):
+    """What ``kagdigits models`` prints when it raises ``error``, and its exit code."""
+    def run(args):
+        raise error
+
+    monkeypatch.setattr("kagdigits.cli.models.run", run)
+    code = main(["models"])
+    return code, one_line_error(capsys)
+
+
+@pytest.mark.parametrize("parts, python, command_line", [
+    (("m.kd already exists; choose another name or pass ", Param("overwrite", True)),
+     "m.kd already exists; choose another name or pass overwrite=True",
+     "m.kd already exists; choose another name or pass --force"),
+    # reworded: the parameter, not the words around it, makes the option
+    (("m.kd is taken; to replace it, set ", Param("overwrite", True), " and run again"),
+     "m.kd is taken; to replace it, set overwrite=True and run again",
+     "m.kd is taken; to replace it, set --force and run again"),
+    (("no GPU here; try ", Param("device", "cpu"), " (or ", Param("device", "auto"), ")"),
+     "no GPU here; try device='cpu' (or device='auto')",
+     "no GPU here; try --device cpu (or --device auto)"),
+    (("give ", Param("images"), " of another shape"), "give images= of another shape",
+     "give --check CSV with images of another shape"),
+    (("set ", Param("no_such_option", 3)), "set no_such_option=3", "set no_such_option=3"),
+])
+def test_a_parameter_in_an_error_becomes_its_option(monkeypatch, capsys, parts, python,
+                                                    command_line):
+    error = KagdigitsError(*parts)
+    assert str(error) == python
+    assert fails_with(monkeypatch, capsys, error) == (2, f"kagdigits models: error: "
+                                                         f"{command_line}")
+
+
+def test_the_old_words_without_a_param_are_left_alone(monkeypatch, capsys):
+    # a message that merely contains the Python words is not rewritten (no substring matching)
+    error = KagdigitsError("pass overwrite=True in Python")
+    assert fails_with(monkeypatch, capsys, error)[1].endswith("pass overwrite=True in Python")
+
+
+def test_library_errors_keep_their_params(tmp_path):
+    import pickle
+
+    from kagdigits.files.atomic import ExistsError, atomic_write
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ExistsError) as info, atomic_write(tmp_path / "f"):
+        pass
+    assert str(info.value).endswith("choose another name or pass overwrite=True")
+    assert Param("overwrite", True) in info.value.parts
+    again = pickle.loads(pickle.dumps(info.value))  # from a joblib or Dask worker
+    assert again.parts == info.value.parts and str(again) == str(info.value)
+    assert isinstance(again, FileExistsError) and again.errno is None
