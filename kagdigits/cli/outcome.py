@@ -10,32 +10,30 @@ def training_line(model, estimator):
     return f"Training {model} ({type(estimator).__name__}) on {resolve_device(estimator.device)}..."
 
 
-def _best(history):
-    scores = [row["valid_acc"] for row in history if row.get("valid_acc") is not None]
-    return max(scores) if scores else None
-
-
 def summary_line(estimator, train_seconds):
     """``Summary: epochs run: N; best validation accuracy: A; train time: T s``; for an
     ensemble the members' epochs and their validation accuracy, named as theirs."""
     from kagdigits.models import is_ensemble
+    from kagdigits.models.history import best_score
 
     if is_ensemble(estimator):
         return "Summary: " + _ensemble_summary(estimator, train_seconds)
     history = estimator.history
     summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
-    best = _best(history)
+    best = best_score(history)
     if best is not None:
         summary.insert(1, f"best validation accuracy: {best:.4f}")
     return "Summary: " + "; ".join(summary)
 
 
 def _ensemble_summary(ensemble, train_seconds):
+    from kagdigits.models.history import best_score
+
     members = ensemble.members_
     epochs = [len(m.history) for m in members]
     parts = [f"{len(members)} members", f"epochs run per member: "
              f"{', '.join(map(str, epochs))} ({sum(epochs)} in all)"]
-    scores = [s for s in (_best(m.history) for m in members) if s is not None]
+    scores = [s for s in (best_score(m.history) for m in members) if s is not None]
     if scores:
         parts.append(f"members' best validation accuracy {min(scores):.4f}–{max(scores):.4f} "
                      f"(mean {sum(scores) / len(scores):.4f}; each member on its own "

@@ -221,12 +221,12 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
         The ledger file; ``None`` means ``ledger.csv`` in the folder of ``file``.
     """
     from kagdigits import __version__
-    from kagdigits.models.params import non_default_params  # torch: only when recording
+    from kagdigits.models.history import best_score  # torch: only when recording
+    from kagdigits.models.params import non_default_params
 
     ledger = Path(ledger) if ledger is not None else ledger_path(Path(file).parent)
-    history = estimator.history
-    valid_acc = (f"{max(history[:, 'valid_acc']):.4f}" if len(history) and not
-                 hasattr(estimator, "members_") and "valid_acc" in history[-1] else "")
+    best = None if hasattr(estimator, "members_") else best_score(estimator.history)
+    valid_acc = "" if best is None else f"{best:.4f}"
     # only what the user set: the checkpoint callbacks the CLI adds differ run by run
     params = {name: value for name, value in non_default_params(estimator).items()
               if name not in ("callbacks", "member_callbacks")}

@@ -15,6 +15,8 @@ import time
 from skorch.callbacks import Callback, PrintLog
 from tqdm.auto import tqdm
 
+from kagdigits.models.history import best_score
+
 #: A progress bar appears only after this many seconds (short calls show nothing).
 BAR_DELAY = 2.0
 #: ``None``: no bar when stderr is not a terminal (a log file gets no bar), as tqdm does.
@@ -82,8 +84,8 @@ class MemberProgress(Callback):
 def member_summary(index, total, member, seconds):
     """One line on a finished ensemble member: its epochs, best validation accuracy, time."""
     history = member.history
-    scores = [row["valid_acc"] for row in history if row.get("valid_acc") is not None]
-    best = f", best valid_acc {max(scores):.4f}" if scores else ""
+    best = best_score(history)
+    best = "" if best is None else f", best valid_acc {best:.4f}"
     return (f"Ensemble member {index}/{total} ({type(member).__name__}, seed "
             f"{member.random_state}): {len(history)} epoch{'s' if len(history) != 1 else ''}"
             f"{best}, {seconds:.1f} s")

@@ -38,6 +38,7 @@ import numpy as np
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
 from kagdigits.models import is_ensemble
+from kagdigits.models.history import best_score
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
 
@@ -145,10 +146,7 @@ def best_valid_acc(histories):
     """The best ``valid_acc`` of one network's history (a list with one list of dicts), or
     ``None``: also for an ensemble (several histories), whose members each score their own
     validation split, so that no figure of the ensemble itself exists."""
-    if len(histories) != 1:
-        return None
-    values = [row["valid_acc"] for row in histories[0] if row.get("valid_acc") is not None]
-    return max(values) if values else None
+    return best_score(histories[0]) if len(histories) == 1 else None
 
 
 def _histories(estimator):

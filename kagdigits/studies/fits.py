@@ -34,15 +34,11 @@ def _is_named(callback, name):
     return isinstance(callback, tuple) and callback[0] == name
 
 
-def early_stopping_on(estimator):
-    """Whether ``estimator`` stops early (and keeps its best epoch's weights)."""
-    return (getattr(estimator, "patience", None) is not None
-            and getattr(estimator, "train_split", None) is not None)
-
-
 def kept_epoch(estimator):
-    """The epoch whose weights the fitted ``estimator`` holds (1-based)."""
-    if early_stopping_on(estimator):
+    """The epoch whose weights the fitted ``estimator`` holds (1-based): the best one when
+    it stops early (``stops_early``, and so keeps its best epoch's weights), else the last.
+    An ensemble's members each keep their own: its last (averaged) epoch."""
+    if getattr(estimator, "stops_early", False):
         return int(np.argmin(estimator.history[:, "valid_loss"])) + 1
     return len(history_rows(estimator))
 

@@ -5,7 +5,6 @@ stopping, activation, pooling, weight decay, init, optimizer (and any other grid
 parameter), epochs run, the epoch kept, and train/validation loss and accuracy.
 """
 
-import inspect
 import itertools
 
 import numpy as np
@@ -13,7 +12,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from kagdigits.errors import KagdigitsError
-from kagdigits.studies.fits import early_stopping_on, epochs_scorer, kept_epoch_scorer
+from kagdigits.signature import parameters
+from kagdigits.studies.fits import epochs_scorer, kept_epoch_scorer
 from kagdigits.studies.results import Study
 from kagdigits.studies.runner import run_tasks
 
@@ -44,18 +44,14 @@ def display(value):
 
 
 def _defaults(target):
-    try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in parameters if p.default is not p.empty}
+    return {p.name: p.default for p in parameters(target) or () if p.default is not p.empty}
 
 
 def technique_columns(estimator, setting):
     """The table's description of ``estimator`` with ``setting`` applied: column -> text."""
     module = {**_defaults(estimator.module), **estimator.get_params_for("module")}
     optimizer = {**_defaults(estimator.optimizer), **estimator.get_params_for("optimizer")}
-    columns = {"early stopping": "on" if early_stopping_on(estimator) else "off"}
+    columns = {"early stopping": "on" if estimator.stops_early else "off"}
     for name in ("activation", "pooling"):
         if name in module:
             columns[name] = display(module[name])
