@@ -25,7 +25,7 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 #: pages whose examples train networks (several seconds each)
-SLOW = {"README.md", "python.md", "ensembles.md", "serving.md", "training.md"}
+SLOW = {"README.md", "python.md", "ensembles.md", "serving.md", "training.md", "data.md"}
 
 SYBIL = Sybil(parsers=[
     PythonCodeBlockParser(doctest_optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE),
