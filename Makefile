@@ -54,7 +54,7 @@ bench: $(STAMP)
 
 # The docs site in site/; warnings are errors (mkdocs.yml: strict).
 docs: $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
 
 lint: $(STAMP)
 	$(BIN)/ruff check kagdigits tests
