@@ -16,15 +16,14 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-pytest.register_assert_rewrite("serving")
-from serving import Running, call, png  # noqa: E402 (skips without the serve extra)
-
+pytest.register_assert_rewrite("tests.serve.serving")
 import kagdigits.serve.app as app_module  # noqa: E402
 from kagdigits.cli.main import main  # noqa: E402
 from kagdigits.serve.app import create_app, open_socket  # noqa: E402
 from kagdigits.serve.models import ServedModel  # noqa: E402
+from tests.serve.serving import Running, call, png  # noqa: E402 (skips without the serve extra)
 
-pytest_plugins = ["serving"]
+pytest_plugins = ["tests.serve.serving"]
 
 
 def raw_request(url, data, timeout=10):

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-pytest.register_assert_rewrite("serving")
+pytest.register_assert_rewrite("tests.serve.serving")
 from PIL import Image  # noqa: E402
-from serving import call, png  # noqa: E402 (skips without the serve extra)
 
 from kagdigits.errors import InputError  # noqa: E402
 from kagdigits.serve.preprocess import decode_image, pixels_from_json, preprocess_image  # noqa: E402
+from tests.serve.serving import call, png  # noqa: E402 (skips without the serve extra)
 
-pytest_plugins = ["serving"]
+pytest_plugins = ["tests.serve.serving"]
 
 
 def digit_page(digits, index=0):
