@@ -55,36 +55,51 @@ def predict_labels(estimator, X):
 
 
 def notebook_line(submission, is_demo):
-    """In a Kaggle Notebook, copy a Kaggle submission to /kaggle/working/submission.csv and
-    say so; ``None`` elsewhere or for a demo submission (Kaggle could not score it)."""
-    from kagdigits.files.sources import notebook_copy
+    """In a Kaggle Notebook, copy a submission that `kagdigits submit` would accept (28,000
+    rows, ImageId 1..28000) to /kaggle/working/submission.csv and say so, or say why the file
+    there is left as it was; ``None`` elsewhere or for a demo submission."""
+    from kagdigits.errors import InputError
+    from kagdigits.files.sources import notebook_copy, notebook_submission
+    from kagdigits.files.submission import KAGGLE_TEST_ROWS, read_labels_csv
 
-    if is_demo:
+    target = notebook_submission()
+    if is_demo or target is None:
         return None
+    try:
+        read_labels_csv(submission, n_rows=KAGGLE_TEST_ROWS)
+    except InputError as exc:
+        return (f"Kaggle Notebook: {target} left as it was, since Kaggle cannot score this "
+                f"submission ({exc}; Kaggle's test.csv has {KAGGLE_TEST_ROWS:,})")
     copy = notebook_copy(submission)
-    if copy is None:
-        return None
     return f"Kaggle Notebook: also written as {copy} (the file this notebook submits)"
 
 
 def write_and_report(labels, out, model, estimator, source, train_seconds=None, summary=None):
     """Write the submission of ``labels`` and its ledger row; print ``summary`` (if any),
     the demo accuracy (when ``source`` knows the test labels), the Kaggle Notebook copy and,
-    last, the new file's path."""
+    last, the new file's path. Whatever goes wrong once the file exists (Ctrl-C, a ledger or
+    a notebook copy that cannot be written), its path is printed before the error."""
     import numpy as np
 
     from kagdigits.files.submission import write_submission
-    from kagdigits.kaggle.ledger import record_submission
+    from kagdigits.kaggle.ledger import ledger_path, record_submission
 
     path = write_submission(labels, out, model)
-    record_submission(path, estimator, model=model, train_seconds=train_seconds,
-                      data="demo" if source.is_demo else str(source.train_path or ""))
-    if summary:
-        print(summary)
-    if source.y_test is not None:
-        print(f"Demo test accuracy of this submission: {np.mean(labels == source.y_test):.4f} "
-              f"({len(source.y_test):,} digits)")
-    if line := notebook_line(path, source.is_demo):
-        print(line)
+    recorded = False
+    try:
+        record_submission(path, estimator, model=model, train_seconds=train_seconds,
+                          data="demo" if source.is_demo else str(source.train_path or ""))
+        recorded = True
+        if summary:
+            print(summary)
+        if source.y_test is not None:
+            print(f"Demo test accuracy of this submission: "
+                  f"{np.mean(labels == source.y_test):.4f} ({len(source.y_test):,} digits)")
+        if line := notebook_line(path, source.is_demo):
+            print(line)
+    except BaseException:
+        row = "" if recorded else f"; it has no row in {ledger_path(out)}"
+        print(f"The submission is written: {path}{row}", flush=True)
+        raise
     print(path)
     return path

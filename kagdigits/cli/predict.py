@@ -27,11 +27,13 @@ def add_arguments(parser):
 
 def run(args):
     from kagdigits.cli.outcome import predict_labels, write_and_report
+    from kagdigits.cli.training import check_submission_out
     from kagdigits.files.sources import load_test_source
     from kagdigits.models.device import resolve_device
     from kagdigits.runs.persist import load_model, model_name
 
     resolve_device(args.device)
+    check_submission_out(args.out)
     estimator = load_model(args.load, device=args.device)
     source = load_test_source(args.test)
     if source.is_demo:

@@ -5,8 +5,10 @@ over an ensemble's members), state (finished: it holds model.kd; unfinished: it 
 resumed with --resume), size on disk and best validation accuracy.
 
 `kagdigits runs clean RUN_ID ...` removes the runs named; `--older-than 7d` those started
-more than 7 days ago (units m, h, d, w); `--all` every run. Nothing is removed otherwise;
-`--dry-run` only lists what would go.
+more than 7 days ago (units m, h, d, w; 1m at least); `--all` every run. Nothing is removed
+otherwise; `--dry-run` only lists what would go. A run that a process is training (state
+"training") is skipped, and a symbolic link in runs/ is removed as a link, never what it
+points to.
 """
 
 import argparse
@@ -91,13 +93,31 @@ def run(args):
     if not chosen:
         print(f"No run in {args.dir}/ matches; nothing removed.")
         return 0
-    size = human_size(sum(r.size for r in chosen))
     if args.dry_run:
-        print("\n".join(str(r.path) for r in chosen))
-        print(f"Would remove {plural(len(chosen), 'run')}, {size} (--dry-run: nothing "
-              "removed).")
+        going = [r for r in chosen if r.state != "training"]
+        skipped_line([r for r in chosen if r.state == "training"])
+        print("\n".join(str(r.path) for r in going))
+        print(f"Would remove {what(going, dry_run=True)} (--dry-run: nothing removed).")
         return 0
-    remove_runs(chosen)
-    print(f"Removed {plural(len(chosen), 'run')} ({size}) from "
-          f"{args.dir}/.")
+    removed, skipped, _ = remove_runs(chosen)
+    skipped_line(skipped)
+    print(f"Removed {what(removed)} from {args.dir}/.")
     return 0
+
+
+def what(runs, dry_run=False):
+    """``"2 runs (1.5 MB)"`` (``dry_run``: ``"2 runs, 1.5 MB"``), then ``" and 1 symbolic
+    link"`` if any: what removing ``runs`` removes."""
+    links = sum(r.is_link for r in runs)
+    folders = plural(len(runs) - links, "run")
+    size = human_size(sum(r.size for r in runs))
+    text = f"{folders}, {size}" if dry_run else f"{folders} ({size})"
+    return text + (f" and {plural(links, 'symbolic link')}" if links else "")
+
+
+def skipped_line(runs):
+    """Say which of the runs to remove are being trained, and so are kept."""
+    if runs:
+        names = ", ".join(r.path.name for r in runs[:3]) + (", ..." if len(runs) > 3 else "")
+        print(f"Skipped {plural(len(runs), 'run')} being trained by another process ({names}); "
+              "clean again once it has ended")

@@ -5,11 +5,13 @@ or an uploaded image, with every loaded model side by side. The API: POST /predi
 image file, or JSON {"pixels": [784 grey levels 0..255]}), GET /models, GET /health; see
 README, "Try a model". Without --load it serves the newest .kd file in models/, and if there
 is none it first trains a LeNet-5 on the demo set and saves it as models/lenet5-demo.kd.
-Binds 127.0.0.1 unless --host says otherwise. Needs the serve extra:
-pip install -e ".[serve]" (make serve installs it).
+Binds 127.0.0.1 unless --host says otherwise, and answers only requests that name it by IP
+address or as localhost or the --host given (add names with --allow-host). Needs the
+serve extra: pip install -e ".[serve]" (make serve installs it).
 """
 
 import argparse
+import warnings
 from pathlib import Path
 
 from kagdigits.errors import KagdigitsError
@@ -31,6 +33,11 @@ def add_arguments(parser):
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on, default 127.0.0.1 (this machine only)")
     parser.add_argument("--port", type=port, default=8000, help="port, default 8000 (0: any free)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a further name requests may give in their Host header (repeat "
+                             "for several; * for any), e.g. this machine's name on the "
+                             "network when --host 0.0.0.0; default: localhost, 127.0.0.1, "
+                             "::1 and the --host given")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when available), cpu or cuda; default auto")
 
@@ -51,6 +58,21 @@ def _model_paths(args):
     return [train_demo_model(path, device=args.device)]
 
 
+def allowed_hosts(args):
+    """The names a request's Host header may give, and a warning when ``--host`` lets other
+    machines in."""
+    from kagdigits.serve.guards import LOOPBACK_NAMES, is_address, is_loopback
+
+    hosts = list(dict.fromkeys([*LOOPBACK_NAMES, args.host, *args.allow_host]))
+    if not is_loopback(args.host):
+        names = ", ".join(h for h in hosts if not is_address(h.strip("[]")))
+        warnings.warn(f"listening on {args.host}, where other machines can reach the server: "
+                      "it has no authentication and /models shows file paths; requests must "
+                      f"name it by IP address or as {names} (add names with --allow-host)",
+                      stacklevel=2)
+    return hosts
+
+
 def run(args):
     try:
         from kagdigits.serve.app import create_app, make_server, open_socket, url_of
@@ -60,12 +82,17 @@ def run(args):
                              ' install it with: pip install -e ".[serve]" (or make serve)'
                              ) from None
 
-    models = load_all(_model_paths(args), device=args.device)
-    sock = open_socket(args.host, args.port)
+    hosts = allowed_hosts(args)
+    sock = open_socket(args.host, args.port)  # a busy port is found before any training
+    try:
+        models = load_all(_model_paths(args), device=args.device)
+    except BaseException:
+        sock.close()
+        raise
     names = ", ".join(f"{m.name} ({m.facts['model']})" for m in models)
     print(f"Serving {names} at {url_of(sock)} (Ctrl-C stops)", flush=True)
     try:
-        make_server(create_app(models), sock).run(sockets=[sock])
+        make_server(create_app(models, allowed_hosts=hosts), sock).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
         pass
     print("Stopped.")

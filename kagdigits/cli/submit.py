@@ -10,7 +10,6 @@ submission's Kaggle reference in the ledger (submissions/ledger.csv).
 from pathlib import Path
 
 HELP = "validate a submission file and upload it to Kaggle"
-TEST_ROWS = 28_000
 
 
 def add_arguments(parser):
@@ -37,6 +36,7 @@ def newest_submission(folder):
 
 def run(args):
     from kagdigits.errors import KagdigitsError
+    from kagdigits.files.submission import KAGGLE_TEST_ROWS as TEST_ROWS
     from kagdigits.files.submission import read_labels_csv
     from kagdigits.kaggle.api import COMPETITION, COMPETITION_URL, connect, kaggle_errors, redact
     from kagdigits.kaggle.ledger import find_row, ledger_path, update_row, utc_now

@@ -108,17 +108,21 @@ def check_writable(path, what):
                              "choose another place or fix the folder's permissions") from None
 
 
+def check_submission_out(out):
+    """Before the work: a submission and its ledger row can be written in the folder ``out``."""
+    from kagdigits.kaggle.ledger import ledger_path, read_ledger
+
+    check_writable(out, f"the submission to {out}")
+    read_ledger(ledger_path(out))  # a ledger it could not update is refused now
+
+
 def check_outputs(config):
     """Before training: the run's outputs can be written (a submission's folder and its
     ledger, a ``--save`` file's folder)."""
     from pathlib import Path
 
-    from kagdigits.kaggle.ledger import ledger_path, read_ledger
-
     if config.command == "submission":
-        out = config.out or "submissions"
-        check_writable(out, f"the submission to {out}")
-        read_ledger(ledger_path(out))  # a ledger it could not update is refused now
+        check_submission_out(config.out or "submissions")
     if config.save:
         check_writable(Path(config.save).parent, f"the model to {config.save}")
 

@@ -22,6 +22,22 @@ def _exists_error(path):
                        Param("overwrite", True))
 
 
+def check_target(path, overwrite=False):
+    """Raise unless a file could be written at ``path``: not a folder, no parent of it a
+    file, and, without ``overwrite``, not there yet. Checked before any work is done for
+    the file (and again by :func:`atomic_write`); creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise KagdigitsError(f"{path} is a folder, not a file; give the path of a file in it "
+                             "or another name")
+    base = next(p for p in path.absolute().parents if p.exists() or p == p.parent)
+    if not base.is_dir():
+        raise KagdigitsError(f"cannot write {path}: {base} is a file, not a folder; choose "
+                             "another path")
+    if not overwrite and path.exists():
+        raise _exists_error(path)
+
+
 def utc_timestamp(now=None):
     """The UTC time (default: now) as it appears in file names: ``20240501T100000Z``."""
     return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}"
@@ -100,8 +116,7 @@ def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
     The new file gets the permissions ``open`` would give it (umask applied).
     """
     path = Path(path)
-    if not overwrite and path.exists():
-        raise _exists_error(path)
+    check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -58,14 +58,19 @@ def kaggle_folder():
     return notebook if notebook.is_dir() else KAGGLE_DIR
 
 
-def notebook_copy(submission):
-    """In a Kaggle Notebook (``/kaggle/working/`` exists): copy ``submission`` to
-    ``/kaggle/working/submission.csv``, the file the notebook submits, replacing the one
-    there; return its path, or ``None`` outside a notebook."""
+def notebook_submission():
+    """In a Kaggle Notebook (``/kaggle/working/`` exists): ``/kaggle/working/submission.csv``,
+    the file the notebook submits; ``None`` elsewhere."""
     working = KAGGLE_ROOT / "working"
-    if not working.is_dir():
+    return working / NOTEBOOK_SUBMISSION if working.is_dir() else None
+
+
+def notebook_copy(submission):
+    """In a Kaggle Notebook: copy ``submission`` to :func:`notebook_submission`, replacing the
+    file there; return its path, or ``None`` outside a notebook."""
+    target = notebook_submission()
+    if target is None:
         return None
-    target = working / NOTEBOOK_SUBMISSION
     with open(submission, "rb") as src, atomic_write(target, "wb", overwrite=True) as dst:
         shutil.copyfileobj(src, dst)
     return target

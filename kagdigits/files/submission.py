@@ -11,6 +11,9 @@ import pandas as pd
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
 
+#: Rows of Kaggle's digit-recognizer test.csv: a submission it can score has exactly these.
+KAGGLE_TEST_ROWS = 28_000
+
 
 def write_labels_csv(path, labels, overwrite=False):
     """Write ``ImageId,Label`` rows (ImageId 1..n in test order) to ``path``, atomically."""

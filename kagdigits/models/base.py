@@ -26,7 +26,13 @@ from kagdigits.models.augment import augmented, make_augment, tta_augment, tta_v
 from kagdigits.models.averaging import WeightAverage
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
-from kagdigits.models.inputs import check_labels, encode_labels, label_classes, to_inputs
+from kagdigits.models.inputs import (
+    check_labels,
+    encode_labels,
+    label_classes,
+    to_inputs,
+    warn_if_unlike_training,
+)
 from kagdigits.models.params import non_default_params, validate_params
 from kagdigits.models.progress import EpochTable, prediction_progress
 from kagdigits.models.schedules import lr_schedule_callbacks
@@ -594,7 +600,10 @@ class DigitClassifier(NeuralNetClassifier):
         return total / (1 + self.tta)
 
     def predict(self, X):
-        """The most probable label of each row, a member of ``classes_``."""
+        """The most probable label of each row, a member of ``classes_``; warns when the
+        images look unlike training digits (see
+        :func:`~kagdigits.models.inputs.warn_if_unlike_training`)."""
+        warn_if_unlike_training(X)
         index = self.predict_proba(X).argmax(axis=1)
         try:
             return self.classes_[index]

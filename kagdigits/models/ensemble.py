@@ -16,7 +16,7 @@ from skorch.history import History
 
 from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_augment, tta_views
-from kagdigits.models.inputs import to_images
+from kagdigits.models.inputs import to_images, warn_if_unlike_training
 from kagdigits.models.progress import fit_in_turn, member_progress
 from kagdigits.nets import count_params
 from kagdigits.registry import get_model_class, register_model
@@ -242,7 +242,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return total / count
 
     def predict(self, X):
-        """The label (a member of ``classes_``) with the highest mean probability."""
+        """The label (a member of ``classes_``) with the highest mean probability; warns when
+        the images look unlike training digits (see :meth:`DigitClassifier.predict`)."""
+        warn_if_unlike_training(X)
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 

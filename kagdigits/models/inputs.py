@@ -20,6 +20,7 @@ from sklearn.utils.validation import column_or_1d
 import kagdigits
 from kagdigits.errors import InputError
 from kagdigits.files.images import as_image_array
+from kagdigits.files.oddities import oddities_line
 
 #: Libraries whose frames a warning skips to reach the user's line (kagdigits, skorch,
 #: scikit-learn, torch).
@@ -104,6 +105,25 @@ def to_images(X, shape=None):
         raise InputError(
             f"X has shape {X.shape}; pass (n, 784), (n, 28, 28) or (n, 1, 28, 28)")
     return _scaled(X)
+
+
+def warn_if_unlike_training(X):
+    """Warn (``UserWarning``, one line) when the images ``X`` about to be predicted look
+    unlike training digits: a light background, integer pixels 0..1 only, blank rows, or
+    transposed digits (see :func:`kagdigits.files.oddities.oddities_line`). Input that is
+    not images (or not numbers) is left to the conversion's own errors."""
+    try:
+        X = _numbers(X)
+    except InputError:
+        return
+    if X.ndim == 2 and X.shape[1] in IMAGE_WIDTHS:
+        X = X.reshape(len(X), *IMAGE_WIDTHS[X.shape[1]])
+    elif X.ndim in (3, 4):
+        X = as_image_array(X)
+    else:
+        return
+    if line := oddities_line(X):
+        warnings.warn(line, stacklevel=caller_stacklevel())
 
 
 def to_inputs(X, features=False, shape=None):

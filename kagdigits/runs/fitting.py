@@ -21,6 +21,7 @@ from kagdigits.runs.checkpoints import (
     TrainingInterrupted,
     interrupted,
 )
+from kagdigits.runs.folders import hold_run
 
 
 @contextlib.contextmanager
@@ -64,12 +65,14 @@ def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
     epochs left of ``max_epochs``; an ensemble's members are checkpointed (and
     resumed) one folder each. Ctrl-C stops after the current batch and raises
     :class:`TrainingInterrupted` (a second Ctrl-C stops at once); ``resume_hint`` is
-    added to its message.
+    added to its message. The run's lock is held meanwhile (see
+    :func:`~kagdigits.runs.folders.hold_run`): ``kagdigits runs clean`` skips the run, and
+    a second process cannot train it at the same time.
     """
     run_dir = Path(run_dir)
     _with_checkpoint(estimator, run_dir, resume)
     hint = f"; {resume_hint}" if resume_hint else ""
-    with stop_on_sigint():
+    with hold_run(run_dir), stop_on_sigint():
         try:
             estimator.fit(X, y)
         except (TrainingInterrupted, CheckpointSaveError) as exc:

@@ -18,22 +18,27 @@ A finished run keeps its model as a ``.kd`` file and drops the epoch states::
       result.json   epochs run, best validation accuracy, when it finished
 
 An unfinished run (interrupted, or still training) keeps its ``epoch-NNNN/`` state (and
-an ensemble its ``member-NN/`` folders) so that ``--resume`` can continue it.
+an ensemble its ``member-NN/`` folders) so that ``--resume`` can continue it. While a process
+trains a run it holds the lock of ``.lock`` in its folder (an OS file lock, released when
+the process ends, however it ends), so that ``kagdigits runs clean`` leaves the run alone.
 
 ``run.json`` holds a :class:`~kagdigits.runs.config.RunConfig` and a digest of the training
 data, so that a resumed run trains the same model on the same data as the run it continues.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
@@ -47,8 +52,11 @@ RUN_INFO = "run.json"
 BEST = "best.safetensors"
 MODEL = "model.kd"
 RESULT = "result.json"
-#: ``--older-than`` units, in seconds.
+LOCK = ".lock"
+#: ``--older-than`` units, in seconds, and the form of an age: ASCII digits (at most six
+#: before the point), then the unit.
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+AGE = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,6})?)([mhdw])", re.ASCII | re.IGNORECASE)
 
 
 def new_run_dir(root=RUNS_DIR, prefix="run"):
@@ -73,6 +81,36 @@ def find_run_dir(run_id, root=RUNS_DIR):
     hint = (f"did you mean {', '.join(close)}?" if close
             else f"runs there: {', '.join(runs[-5:])}" if runs else f"{root}/ has no runs")
     raise KagdigitsError(f"no run {run_id!r} in {root}/; {hint}")
+
+
+@contextlib.contextmanager
+def hold_run(run_dir):
+    """Hold the lock of the run in ``run_dir`` while training it; a one-line error when
+    another process holds it. The operating system releases it when the process ends."""
+    lock = FileLock(Path(run_dir) / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise KagdigitsError(f"run {Path(run_dir).name} is being trained by another process; "
+                             "wait for it to end, or stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def is_running(run_dir):
+    """Whether a process is training the run in ``run_dir`` now (holds its lock)."""
+    path = Path(run_dir) / LOCK
+    if not path.is_file():
+        return False
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def latest_epoch_dir(run_dir):
@@ -199,6 +237,7 @@ class RunInfo:
     state: str
     size: int
     valid_acc: float | None
+    is_link: bool = False
 
 
 def folder_size(path):
@@ -224,8 +263,11 @@ def _unfinished_histories(run_dir):
 
 
 def run_info(run_dir):
-    """The :class:`RunInfo` of ``run_dir`` (damaged files count as missing)."""
+    """The :class:`RunInfo` of ``run_dir`` (damaged files count as missing). A symbolic link
+    to a run folder is shown as ``link``, with no size (removing it frees nothing)."""
     run_dir = Path(run_dir)
+    if run_dir.is_symlink():
+        return RunInfo(run_dir, "?", run_dir.lstat().st_mtime, 0, "link", 0, None, True)
     info = _read_json(run_dir / RUN_INFO) or {}
     config = info.get("config") if isinstance(info, dict) else None
     model = config.get("model", "?") if isinstance(config, dict) else "?"
@@ -236,40 +278,61 @@ def run_info(run_dir):
         histories = _unfinished_histories(run_dir)
         epochs, valid_acc = sum(len(h) for h in histories), best_valid_acc(histories)
         state = "unfinished" if epochs else "no epoch saved"
+    if is_running(run_dir):
+        state = "training"
     started = (run_dir / RUN_INFO).stat().st_mtime if (run_dir / RUN_INFO).exists() \
         else run_dir.stat().st_mtime
     return RunInfo(run_dir, model, started, epochs, state, folder_size(run_dir), valid_acc)
 
 
 def list_runs(root=RUNS_DIR):
-    """The :class:`RunInfo` of every run folder in ``root``, oldest first."""
+    """The :class:`RunInfo` of every run folder in ``root``, oldest first; a symbolic link
+    in ``root`` counts as a run (a ``link``) whatever it points to."""
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [run_info(p) for p in root.iterdir()
-            if p.is_dir() and not p.name.startswith(".")
-            and ((p / RUN_INFO).exists() or latest_epoch_dir(p) is not None)]
+    runs = [run_info(p) for p in root.iterdir() if not p.name.startswith(".") and (
+        p.is_symlink() or p.is_dir() and ((p / RUN_INFO).exists()
+                                          or latest_epoch_dir(p) is not None))]
     return sorted(runs, key=lambda r: (r.started, r.path.name))
 
 
 def parse_age(text):
-    """``"7d"``, ``"12h"``, ``"30m"``, ``"2w"`` -> seconds; a ``KagdigitsError`` otherwise."""
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"2w"``, ``"1.5d"`` -> seconds; a ``KagdigitsError``
+    for anything else (``nan``, ``1e400d``, ``1_0d``, non-ASCII digits) and for an age under
+    a minute, which would take runs that have only just started."""
     text = str(text).strip()
-    number, unit = text[:-1], text[-1:].lower()
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if unit not in UNITS or value < 0:
+    match = AGE.fullmatch(text)
+    if match is None:
         raise KagdigitsError(f"age {text!r} is not a number with a unit m, h, d or w; "
                              "e.g. 7d (seven days) or 12h")
-    return value * UNITS[unit]
+    seconds = float(match[1]) * UNITS[match[2].lower()]
+    if seconds < 60:
+        raise KagdigitsError(f"age {text!r} is under a minute and would take runs that have "
+                             "only just started; give 1m or more, or use --all")
+    return seconds
 
 
 def remove_runs(runs):
-    """Delete the folders of ``runs`` (:class:`RunInfo`); return the bytes freed."""
-    freed = 0
+    """Delete the folders of ``runs`` (:class:`RunInfo`; a link: the link only, never what
+    it points to) and return the bytes freed. A run being trained (see :func:`hold_run`) is
+    not removed: its lock is taken for the removal, so that none can start meanwhile.
+    Returns ``(removed, skipped, freed)``: the runs removed, those skipped as in training."""
+    removed, skipped, freed = [], [], 0
     for run in runs:
-        shutil.rmtree(run.path)
+        try:
+            if run.is_link:
+                run.path.unlink()
+            else:
+                with hold_run(run.path):
+                    shutil.rmtree(run.path)
+        except KagdigitsError:
+            skipped.append(run)
+            continue
+        except OSError as exc:
+            raise KagdigitsError(f"removed {len(removed)} of {len(runs)} runs, then could not "
+                                 f"remove {run.path} ({exc.strerror or exc}); fix it and run "
+                                 "the clean again") from None
+        removed.append(run)
         freed += run.size
-    return freed
+    return removed, skipped, freed

@@ -26,7 +26,7 @@ import torch
 
 from kagdigits import __version__
 from kagdigits.errors import InputError, KagdigitsError, Param
-from kagdigits.files.atomic import atomic_write
+from kagdigits.files.atomic import atomic_write, check_target
 from kagdigits.files.demo import demo_arrays
 from kagdigits.models import single_networks
 from kagdigits.models.inputs import to_images
@@ -146,7 +146,8 @@ def export_onnx(estimator, path, images=None, overwrite=False, atol=ATOL):
         A fitted estimator of a registered model (e.g. from
         :func:`kagdigits.runs.persist.load_model`).
     path : str or Path
-        Where to write; an existing file only with ``overwrite``.
+        Where to write; an existing file only with ``overwrite``. Checked before the export
+        (not a folder, no parent a file).
     images : array-like or None, default=None
         Real images to trace and check the graph with, in any form the estimators take
         (e.g. ``(n, 784)`` uint8); the first 256 are used. ``None``: 256 MNIST digits of
@@ -164,6 +165,7 @@ def export_onnx(estimator, path, images=None, overwrite=False, atol=ATOL):
         difference seen and the graph's output names.
     """
     _requires(("onnx", "onnxruntime", "onnxscript"))
+    check_target(path, overwrite)  # before the export, which takes seconds to minutes
     import onnx
 
     name = model_name(estimator)

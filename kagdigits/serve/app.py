@@ -4,26 +4,48 @@ Routes: ``GET /`` the draw-a-digit page (plain HTML/JS/CSS shipped in ``static/`
 ``POST /predict`` (an image file: raw body or multipart ``file`` field; or JSON
 ``{"pixels": [784 grey levels]}``), ``GET /models`` and ``GET /health``. Every error is a
 4xx (or 500) JSON ``{"error": "<one line>"}``; no request value reaches a file path.
+Images are decoded and read in worker threads, at most ``max_workers`` at once, so that
+the server keeps answering while it works; :mod:`~kagdigits.serve.guards` checks the Host
+header, keeps failed requests to one log line and closes connections that send no request.
 """
 
 import json
 import socket
 from importlib.resources import files
 
+import anyio
 import numpy as np
 import uvicorn
+from anyio.to_thread import run_sync
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.serve.preprocess import MAX_BYTES, MAX_PIXELS, pixels_from_json, preprocess_image
+from kagdigits.serve.guards import (
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    LOOPBACK_NAMES,
+    AllowedHosts,
+    QuietErrors,
+    TimedH11Protocol,
+    error_response,
+)
+from kagdigits.serve.preprocess import (
+    MAX_BYTES,
+    MAX_PIXELS,
+    MAX_SIDE,
+    parse_int,
+    pixels_from_json,
+    preprocess_image,
+)
 
 STATIC = files("kagdigits.serve") / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")
+#: How many images are decoded and read at once (the others wait their turn).
+MAX_WORKERS = 2
 
 
 class RequestError(Exception):
@@ -33,10 +55,6 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def _error(status, message):
-    return JSONResponse({"error": message}, status_code=status)
 
 
 async def read_body(request, max_bytes):
@@ -61,10 +79,13 @@ def _reject_constant(name):
 def parse_json(body):
     """The 28x28 image of a JSON request body (see :func:`pixels_from_json`)."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = json.loads(body, parse_constant=_reject_constant, parse_int=parse_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"the body is not valid JSON ({exc}); send "
                          '{"pixels": [784 numbers 0..255]}') from None
+    except RecursionError:
+        raise InputError('the JSON is nested too deeply to read; send {"pixels": [784 numbers '
+                         '0..255]}') from None
     return pixels_from_json(payload)
 
 
@@ -85,21 +106,53 @@ async def form_file(request, body):
     return await uploads[0].read()
 
 
-async def request_image(request, max_bytes, max_pixels):
-    """The 28x28 uint8 digit a ``POST /predict`` request stands for."""
+async def request_image(request, max_bytes, max_pixels, max_side, limiter):
+    """The 28x28 uint8 digit a ``POST /predict`` request stands for. The body is read (and
+    its size checked) here; parsing and decoding it run in a worker thread under
+    ``limiter``, off the event loop."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("application/json", "multipart/form-data") and not kind.startswith(
+            IMAGE_TYPES):
+        raise RequestError(415, f"unsupported content type {kind or '(none)'!r}; send an image "
+                                "(image/png, ...), a multipart form, or application/json")
     body = await read_body(request, max_bytes)
     if not body:
         raise InputError("the request body is empty; send an image file or JSON "
                          '{"pixels": [784 numbers 0..255]}')
     if kind == "application/json":
-        return parse_json(body)
+        return await run_sync(parse_json, body, limiter=limiter)
     if kind == "multipart/form-data":
-        return preprocess_image(await form_file(request, body), max_pixels)
-    if kind.startswith(IMAGE_TYPES):
-        return preprocess_image(body, max_pixels)
-    raise RequestError(415, f"unsupported content type {kind or '(none)'!r}; send an image "
-                            "(image/png, ...), a multipart form, or application/json")
+        body = await form_file(request, body)
+    return await run_sync(preprocess_image, body, max_pixels, max_side, limiter=limiter)
+
+
+#: ``POST /predict``'s three kinds of body, for the OpenAPI schema (the route reads the body
+#: itself, so that its size is checked before anything parses it).
+PREDICT_BODY = {
+    "required": True,
+    "description": "One digit: an image file (PNG, JPEG, GIF, BMP or WebP; a drawing or a "
+                   "photo, laid out as MNIST was before it is read), sent as the body or as "
+                   "the field `file` of a multipart form; or JSON pixels, used as given.",
+    "content": {
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "the image file"}}}},
+        "application/json": {"schema": {
+            "type": "object", "required": ["pixels"],
+            "properties": {
+                "pixels": {"type": "array", "minItems": 784, "maxItems": 784,
+                           "items": {"type": "number", "minimum": 0},
+                           "description": "28x28 grey levels row by row, ink high (a row "
+                                          "of Kaggle's CSVs); 0..255 unless scale is 1"},
+                "scale": {"type": "integer", "enum": [255, 1], "default": 255,
+                          "description": "255: pixels are grey levels 0..255; 1: pixels "
+                                         "are 0..1 (the ONNX export's input)"}}},
+            "example": {"pixels": [0] * 300 + [255] * 4 + [0] * 480}},
+    },
+}
 
 
 def predict_all(models, image):
@@ -114,7 +167,8 @@ def predict_all(models, image):
     return results
 
 
-def create_app(models, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
+def create_app(models, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, max_side=MAX_SIDE,
+               allowed_hosts=LOOPBACK_NAMES, max_workers=MAX_WORKERS):
     """The FastAPI application serving ``models`` (a list of
     :class:`~kagdigits.serve.models.ServedModel`).
 
@@ -125,30 +179,36 @@ def create_app(models, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         Largest request body accepted (413 above it).
     max_pixels : int, default=MAX_PIXELS
         Largest decoded image, width x height (400 above it).
+    max_side : int, default=MAX_SIDE
+        Longest side of a decoded image (400 above it).
+    allowed_hosts : sequence of str, default=LOOPBACK_NAMES
+        Names a request's Host header may give (400 otherwise); ``"*"``: any.
+    max_workers : int, default=MAX_WORKERS
+        How many request bodies are parsed and decoded at once, in worker threads.
     """
     # Swagger UI (/docs) loads its scripts from a CDN; the schema alone stays at /openapi.json.
     app = FastAPI(title="kagdigits", summary="Read handwritten digits with kagdigits models",
                   docs_url=None, redoc_url=None)
+    app.add_middleware(QuietErrors)
+    app.add_middleware(AllowedHosts, hosts=allowed_hosts)
+    limiter = anyio.CapacityLimiter(max_workers)
 
     @app.exception_handler(RequestError)
     async def refused(request, exc):
-        return _error(exc.status, exc.message)
+        return error_response(exc.status, exc.message)
 
     @app.exception_handler(KagdigitsError)
     async def bad_input(request, exc):
-        return _error(400, " ".join(str(exc).split()))
+        return error_response(400, " ".join(str(exc).split()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
-        return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
+        return error_response(exc.status_code, f"{exc.detail}: {request.method} "
+                                               f"{request.url.path}")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        return _error(422, "the request does not match the API; see /openapi.json")
-
-    @app.exception_handler(Exception)
-    async def crashed(request, exc):
-        return _error(500, f"internal error ({type(exc).__name__}); the server goes on serving")
+        return error_response(422, "the request does not match the API; see /openapi.json")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
@@ -164,13 +224,14 @@ def create_app(models, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         """The served models and the facts their ``.kd`` files hold."""
         return {"models": [{"name": m.name, **m.facts} for m in models]}
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(request: Request):
         """Read one digit: an image file (raw body or multipart field ``file``; laid out as
-        MNIST was) or JSON ``{"pixels": [784 grey levels 0..255]}`` (used as given). Returns
-        the 784 grey levels the models saw and each model's label and probabilities."""
-        image = await request_image(request, max_bytes, max_pixels)
-        results = await run_in_threadpool(predict_all, models, image)
+        MNIST was) or JSON ``{"pixels": [784 grey levels 0..255]}`` (used as given; add
+        ``"scale": 1`` for values 0..1). Returns the 784 grey levels the models saw and each
+        model's label and probabilities."""
+        image = await request_image(request, max_bytes, max_pixels, max_side, limiter)
+        results = await run_sync(predict_all, models, image)
         return {"image": image.ravel().tolist(), "predictions": results}
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -198,9 +259,15 @@ def url_of(sock):
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def make_server(app, sock, log_level="info"):
+def make_server(app, sock, log_level="info", header_timeout=HEADER_TIMEOUT,
+                idle_timeout=IDLE_TIMEOUT):
     """A uvicorn server for ``app``; ``server.run(sockets=[sock])`` serves until Ctrl-C or
-    until ``server.should_exit`` is set."""
+    until ``server.should_exit`` is set. A connection is closed when its request headers take
+    more than ``header_timeout`` seconds, or when it stays idle ``idle_timeout`` seconds
+    after a response."""
     host, port = sock.getsockname()[:2]
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                         access_log=log_level == "info"))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                            access_log=log_level == "info", http=TimedH11Protocol,
+                            timeout_keep_alive=idle_timeout)
+    config.header_timeout = header_timeout
+    return uvicorn.Server(config)

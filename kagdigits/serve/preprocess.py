@@ -8,17 +8,27 @@ web page's canvas and uploaded images both go through :func:`preprocess_image`.
 """
 
 import io
+import json
+import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from kagdigits.errors import InputError
 
 #: Size of the field and of the box the digit is scaled into (MNIST's 28 and 20).
 FIELD, BOX = 28, 20
-#: Largest upload, in bytes, and in pixels (width x height) once decoded.
+#: Largest upload, in bytes, in pixels (width x height) once decoded, and along either side
+#: (a 16,000,000 x 1 PNG is small on the wire and inside the pixel limit, but slow to decode).
 MAX_BYTES = 4 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
+MAX_SIDE = 8192
+#: Pillow's modes of 16-bit (and 32-bit integer) grey images, scaled from 0..65535.
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+#: The scales JSON pixels may be sent on: grey levels 0..255 (the default) or 0..1.
+JSON_SCALES = (255, 1)
+#: Longest integer literal a JSON body may hold (grey levels have at most three digits).
+MAX_NUMBER_DIGITS = 20
 #: Image formats accepted (Pillow's names).
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 #: Ink within this many times the border's noise level (its 95th percentile distance from
@@ -28,12 +38,14 @@ NOISE_MARGIN = 2
 MIN_CONTRAST = 0.1
 
 
-def decode_image(data, max_pixels=MAX_PIXELS):
+def decode_image(data, max_pixels=MAX_PIXELS, max_side=MAX_SIDE):
     """Grey levels (float32 0..1, shape (H, W), light = 1) of the image file ``data`` (bytes).
 
-    Transparent pixels are shown over white paper. An error names what is wrong: not an
-    image of the accepted formats, or more than ``max_pixels`` pixels (checked before the
-    pixels are decoded).
+    The EXIF orientation of a photo is applied (a phone's portrait shot is stored sideways),
+    16-bit grey images are scaled from 0..65535, and transparent pixels are shown over white
+    paper. An error names what is wrong: not an image of the accepted formats, or more than
+    ``max_pixels`` pixels or ``max_side`` pixels along a side (checked before the pixels are
+    decoded).
     """
     if not data:
         raise InputError("the image is empty (0 bytes); send a PNG, JPEG, GIF, BMP or WebP file")
@@ -46,7 +58,14 @@ def decode_image(data, max_pixels=MAX_PIXELS):
     if width * height > max_pixels:
         raise InputError(f"the image has {width}x{height} pixels, more than the "
                          f"{max_pixels:,} accepted; send a smaller image")
+    if max(width, height) > max_side:
+        raise InputError(f"the image is {width}x{height} pixels, longer than the {max_side:,} "
+                         "pixels accepted along a side; send a smaller image")
     try:
+        image = ImageOps.exif_transpose(image)
+        if image.mode in WIDE_GREY_MODES:
+            wide = np.asarray(image, dtype=np.float32) / np.float32(65535)
+            return np.clip(wide, 0, 1)
         rgba = image.convert("RGBA")
     except Exception:
         raise InputError(f"the {image.format} image is damaged or truncated; send the whole "
@@ -116,20 +135,41 @@ def mnist_layout(ink, field=FIELD, box=BOX):
     return np.round(out * 255).astype(np.uint8)
 
 
-def preprocess_image(data, max_pixels=MAX_PIXELS):
+def preprocess_image(data, max_pixels=MAX_PIXELS, max_side=MAX_SIDE):
     """The 28x28 MNIST-style digit (uint8, ink 255 on 0) in the image file ``data`` (bytes)."""
-    return mnist_layout(to_ink(decode_image(data, max_pixels)))
+    return mnist_layout(to_ink(decode_image(data, max_pixels, max_side)))
+
+
+def parse_int(text):
+    """``json.loads``'s ``parse_int``: refuses integer literals longer than
+    :data:`MAX_NUMBER_DIGITS` before Python converts them (a 5,000-digit literal raises a
+    ``ValueError``, a 310-digit one overflows numpy)."""
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise InputError(f"the JSON holds an integer of {len(text.lstrip('-')):,} digits; send "
+                         "grey levels 0..255")
+    return int(text)
+
+
+def _number(value):
+    """``value`` (a JSON number) for an error message, short whatever its size."""
+    return f"{value:g}" if isinstance(value, float) or abs(value) < 10**9 else "a huge number"
 
 
 def pixels_from_json(payload):
     """The 28x28 uint8 image of a JSON body ``{"pixels": [784 grey levels 0..255]}``.
 
     The values are a row of Kaggle's CSVs (ink high, row by row) and are used as given,
-    without :func:`mnist_layout`. Any other shape, a non-number, NaN or a value outside
-    0..255 is an error naming it.
+    without :func:`mnist_layout`. ``"scale": 1`` says that they lie in 0..1 (as the ONNX
+    export's input does) instead; without it, values that all lie in 0..1 are refused, since
+    read as grey levels they are a blank image. Any other shape, a non-number, NaN, a
+    value outside the scale, or a blank image (all values equal) is an error naming it.
     """
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise InputError('the JSON body must be an object {"pixels": [784 numbers 0..255]}')
+    scale = payload.get("scale", 255)
+    if isinstance(scale, bool) or scale not in JSON_SCALES:
+        raise InputError(f'"scale" must be 255 (grey levels 0..255, the default) or 1 '
+                         f"(values 0..1), got {json.dumps(scale)[:20]}")
     pixels = payload["pixels"]
     if not isinstance(pixels, list) or len(pixels) != FIELD * FIELD:
         count = f"{len(pixels)} values" if isinstance(pixels, list) else type(pixels).__name__
@@ -137,10 +177,17 @@ def pixels_from_json(payload):
                          f"row), got {count}")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pixels):
         raise InputError('"pixels" must hold numbers only (grey levels 0..255)')
-    values = np.asarray(pixels, dtype=np.float64)
-    if not np.isfinite(values).all():
+    if not all(isinstance(v, int) or math.isfinite(v) for v in pixels):
         raise InputError('"pixels" holds NaN or infinite values; send grey levels 0..255')
-    if values.min() < 0 or values.max() > 255:
-        raise InputError(f'"pixels" must lie in 0..255, found {values.min():g}..'
-                         f"{values.max():g}")
+    low, high = min(pixels), max(pixels)
+    if low < 0 or high > scale:
+        raise InputError(f'"pixels" must lie in 0..{scale}, found {_number(low)}..'
+                         f"{_number(high)}")
+    if low == high:
+        raise InputError(f'"pixels" are all {_number(low)}: the image is blank; send a digit')
+    if scale == 255 and high <= 1:
+        raise InputError('"pixels" all lie in 0..1, which on the default scale of grey levels '
+                         '0..255 is a blank image; send 0..255, or add "scale": 1 to send '
+                         "values 0..1")
+    values = np.asarray(pixels, dtype=np.float64) * (255 / scale)
     return np.round(values).astype(np.uint8).reshape(FIELD, FIELD)

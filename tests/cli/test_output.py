@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 import kagdigits
 from kagdigits.cli.main import main
 from kagdigits.files import sources
+from kagdigits.files import submission as submission_module
 from kagdigits.files.submission import read_labels_csv
 from kagdigits.kaggle.ledger import read_ledger
 from kagdigits.models import EnsembleClassifier, LeNet5Classifier, progress
@@ -254,6 +255,7 @@ def test_in_a_kaggle_notebook_it_reads_the_input_and_writes_working_submission(
     for path in tiny_kaggle_files:
         (competition / path.name).write_bytes(path.read_bytes())
     monkeypatch.setattr(sources, "KAGGLE_ROOT", kaggle)
+    monkeypatch.setattr(submission_module, "KAGGLE_TEST_ROWS", 100)  # the test file's rows
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -274,6 +276,7 @@ def test_demo_submissions_are_not_copied_for_the_notebook(tmp_path, monkeypatch)
 
     (tmp_path / "working").mkdir()
     monkeypatch.setattr(sources, "KAGGLE_ROOT", tmp_path)
+    monkeypatch.setattr(submission_module, "KAGGLE_TEST_ROWS", 1)
     submission = tmp_path / "s.csv"
     submission.write_text("ImageId,Label\n1,3\n")
     assert notebook_line(submission, is_demo=True) is None

@@ -33,12 +33,13 @@ def tiny_kd(tmp_path_factory, digits):
 
 
 class Running:
-    """A uvicorn server serving ``app`` in a thread; ``url`` is its base address."""
+    """A uvicorn server serving ``app`` in a thread; ``url`` is its base address;
+    ``options`` go to :func:`make_server`."""
 
-    def __init__(self, app):
+    def __init__(self, app, **options):
         sock = open_socket("127.0.0.1", 0)  # bound now: requests queue until it accepts
         self.url = url_of(sock).rstrip("/")
-        self.server = make_server(app, sock, log_level="warning")
+        self.server = make_server(app, sock, **{"log_level": "warning", **options})
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
         self.thread.start()
