@@ -15,17 +15,14 @@ before skorch builds the network) and ``run_single_epoch`` (skorch's reads every
 loss on the host). The skorch versions this is tested with are pinned in pyproject.toml.
 """
 
-import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import TeeGenerator, is_dataset
+from skorch.utils import TeeGenerator
 
-from kagdigits.errors import choose
-from kagdigits.models.augment import AUGMENTATIONS, augmented, make_augment, tta_augment, tta_views
+from kagdigits.models.augment import AUGMENTATIONS, augmented, make_augment, tta_augment
 from kagdigits.models.batching import BatchIterator
-from kagdigits.models.callbacks import EpochBudget, WeightAveraging, needs_batch_values
+from kagdigits.models.callbacks import default_callbacks, needs_batch_values
 from kagdigits.models.constraints import (
     BOOLEAN,
     CALLABLE,
@@ -37,37 +34,17 @@ from kagdigits.models.constraints import (
     Options,
 )
 from kagdigits.models.contract import SklearnContract
-from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
+from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
 from kagdigits.models.params import validate_params
-from kagdigits.models.progress import EpochTable, prediction_progress
-from kagdigits.models.schedules import SCHEDULES, lr_schedule_callbacks
+from kagdigits.models.progress import prediction_progress
+from kagdigits.models.schedules import SCHEDULES
 from kagdigits.models.splits import FallbackValidSplit
-
-#: ``precision`` value -> autocast dtype (None: no autocast).
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-#: Built-in callbacks a user callback of the same kind replaces (see ``callbacks``).
-REPLACEABLE = (EarlyStopping, LRScheduler)
 
 #: Optimizers that take ``fused=True`` (one kernel per step on CUDA).
 FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
 
 
-def index_accuracy(net, X, y):
-    """Accuracy of ``net`` on a validation split whose labels ``y`` are class indices (the
-    ``valid_acc`` column; ``net.predict`` returns the original labels)."""
-    return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
-
-
-def _kind_of(callback):
-    """The built-in callback class ``callback`` (an instance, a class or a ``(name, callback)``
-    pair) does the job of, or ``None``."""
-    callback = callback[1] if isinstance(callback, tuple) else callback
-    cls = callback if isinstance(callback, type) else type(callback)
-    return next((kind for kind in REPLACEABLE if issubclass(cls, kind)), None)
-
-
-class DigitClassifier(SklearnContract, NeuralNetClassifier):
+class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
     """A scikit-learn classifier over a PyTorch image network (skorch).
 
     Parameters
@@ -231,26 +208,8 @@ class DigitClassifier(SklearnContract, NeuralNetClassifier):
         return self.patience is not None and self.train_split is not None
 
     def get_default_callbacks(self):
-        """skorch's (with :class:`~kagdigits.models.progress.EpochTable` and ``valid_acc`` on
-        class indices), led by :class:`~kagdigits.models.callbacks.EpochBudget` and the weight
-        average (``ema``), then the schedule and early stopping unless a user callback of
-        their kind replaces them."""
-        replaced = {_kind_of(callback) for callback in self.callbacks or []}
-        callbacks = [("epoch_budget", EpochBudget())]
-        if self.ema:
-            callbacks.append(("weight_average", WeightAveraging(self.ema)))
-        for name, callback in super().get_default_callbacks():
-            if name == "print_log":
-                callback = EpochTable()
-            elif name == "valid_acc":
-                callback = EpochScoring(index_accuracy, name="valid_acc", lower_is_better=False)
-            callbacks.append((name, callback))
-        if LRScheduler not in replaced:
-            callbacks.extend(lr_schedule_callbacks(self))
-        if EarlyStopping not in replaced and self.stops_early:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True)))
-        return callbacks
+        """:func:`kagdigits.models.callbacks.default_callbacks`."""
+        return default_callbacks(self, super().get_default_callbacks())
 
     def initialize(self):
         """skorch's, after one clear line for any bad parameter value (before any work) and
@@ -299,34 +258,6 @@ class DigitClassifier(SklearnContract, NeuralNetClassifier):
         Overrides skorch's for the reason :meth:`fit` does."""
         X, y = self._prepare_training(X, y, self.initialized_, classes=classes)
         return super().partial_fit(X, y, **fit_params)
-
-    def _device_type(self):
-        return torch.device(self.device or "cpu").type
-
-    def resolved_precision(self):
-        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
-        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
-        if self.precision == "auto":
-            return auto_precision(self.device, getattr(self, "module_", None))
-        choose({"auto": None, **PRECISIONS}, self.precision, "precision")
-        return self.precision
-
-    def _autocast_dtype(self):
-        """The dtype ``precision`` asks for on this device (None: no autocast)."""
-        return PRECISIONS[self.resolved_precision()]
-
-    def _uses_channels_last(self):
-        if self.channels_last == "auto":
-            return auto_channels_last(self.device, self.resolved_precision(), self.module_)
-        return bool(self.channels_last)
-
-    def hardware_summary(self):
-        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
-        precision = self.resolved_precision()
-        parts = [str(self.device), "fp32" if precision == "fp32" else f"{precision} autocast"]
-        if hasattr(self, "module_"):
-            parts.append("channels_last" if self._uses_channels_last() else "contiguous")
-        return ", ".join(parts)
 
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's batch-by-batch forward pass; with ``verbose >= 2`` a prediction longer
@@ -414,25 +345,3 @@ class DigitClassifier(SklearnContract, NeuralNetClassifier):
                              strict=True):
             row[prefix + "_loss"] = loss
         self.history.record(prefix + "_batch_count", len(rows))
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits), one column per ``classes_``;
-        rows sum to 1."""
-        self.check_is_fitted()
-        if is_dataset(X):
-            return super().predict_proba(X)
-        X = self._network_input(self._checked_array(X, reset=False), reset=False)
-        if not self.tta or X.ndim != 4:
-            return super().predict_proba(X)
-        total = 0
-        for view in tta_views(X, self.tta, self.tta_params, self.random_state):
-            total = total + super().predict_proba(view)
-        return total / (1 + self.tta)
-
-    def predict(self, X):
-        """The most probable label of each row, a member of ``classes_``."""
-        index = self.predict_proba(X).argmax(axis=1)
-        try:
-            return self.classes_[index]
-        except AttributeError:  # a network initialised but never fitted: class indices
-            return index

@@ -1,5 +1,4 @@
-"""The callbacks every kagdigits fit runs, one job each (added by
-:meth:`kagdigits.models.base.DigitClassifier.get_default_callbacks`).
+"""The callbacks every kagdigits fit runs, one job each (:func:`default_callbacks`).
 
 :class:`EpochBudget` counts the epochs a checkpoint restored towards ``max_epochs``;
 :class:`WeightAveraging` trains on the weights and evaluates with their average.
@@ -7,9 +6,12 @@
 per-batch values on the host while the epoch runs.
 """
 
-from skorch.callbacks import Callback, ProgressBar
+import numpy as np
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 
 from kagdigits.models.averaging import WeightAverage
+from kagdigits.models.progress import EpochTable
+from kagdigits.models.schedules import lr_schedule_callbacks
 
 
 def needs_batch_values(callbacks):
@@ -81,3 +83,44 @@ class WeightAveraging(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.average_ = None  # the network keeps the averaged weights
+
+
+#: Built-in callbacks a user callback of the same kind replaces (see ``callbacks``).
+REPLACEABLE = (EarlyStopping, LRScheduler)
+
+def index_accuracy(net, X, y):
+    """Accuracy of ``net`` on a validation split whose labels ``y`` are class indices (the
+    ``valid_acc`` column; ``net.predict`` returns the original labels)."""
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
+
+
+def _kind_of(callback):
+    """The built-in callback class ``callback`` (an instance, a class or a ``(name, callback)``
+    pair) does the job of, or ``None``."""
+    callback = callback[1] if isinstance(callback, tuple) else callback
+    cls = callback if isinstance(callback, type) else type(callback)
+    return next((kind for kind in REPLACEABLE if issubclass(cls, kind)), None)
+
+
+def default_callbacks(net, skorch_defaults):
+    """The built-in ``(name, callback)`` pairs of ``net``: :class:`EpochBudget`, the weight
+    average (``ema``), skorch's ``skorch_defaults`` (the table as
+    :class:`~kagdigits.models.progress.EpochTable`, ``valid_acc`` by :func:`index_accuracy`),
+    the schedule (``lr_schedule``) and early stopping (``patience``), each of the last two
+    unless a user callback of its kind replaces it (:data:`REPLACEABLE`)."""
+    replaced = {_kind_of(callback) for callback in net.callbacks or []}
+    callbacks = [("epoch_budget", EpochBudget())]
+    if net.ema:
+        callbacks.append(("weight_average", WeightAveraging(net.ema)))
+    for name, callback in skorch_defaults:
+        if name == "print_log":
+            callback = EpochTable()
+        elif name == "valid_acc":
+            callback = EpochScoring(index_accuracy, name="valid_acc", lower_is_better=False)
+        callbacks.append((name, callback))
+    if LRScheduler not in replaced:
+        callbacks.extend(lr_schedule_callbacks(net))
+    if EarlyStopping not in replaced and net.stops_early:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=net.patience, load_best=True)))
+    return callbacks

@@ -14,6 +14,7 @@ from sklearn.utils.validation import validate_data
 from skorch.utils import is_dataset
 
 from kagdigits.errors import InputError
+from kagdigits.models.augment import tta_views
 from kagdigits.models.device import resolve_device
 from kagdigits.models.inputs import check_labels, encode_labels, label_classes, to_inputs
 from kagdigits.models.params import non_default_params, validate_params
@@ -240,3 +241,25 @@ class SklearnContract:
         else:
             self.initialize()
         return X, y
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), one column per ``classes_``;
+        rows sum to 1."""
+        self.check_is_fitted()
+        if is_dataset(X):
+            return super().predict_proba(X)
+        X = self._network_input(self._checked_array(X, reset=False), reset=False)
+        if not self.tta or X.ndim != 4:
+            return super().predict_proba(X)
+        total = 0
+        for view in tta_views(X, self.tta, self.tta_params, self.random_state):
+            total = total + super().predict_proba(view)
+        return total / (1 + self.tta)
+
+    def predict(self, X):
+        """The most probable label of each row, a member of ``classes_``."""
+        index = self.predict_proba(X).argmax(axis=1)
+        try:
+            return self.classes_[index]
+        except AttributeError:  # a network initialised but never fitted: class indices
+            return index

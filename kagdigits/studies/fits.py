@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kagdigits.models import is_ensemble, n_parameters
-from kagdigits.models.base import index_accuracy
+from kagdigits.models.callbacks import index_accuracy
 from kagdigits.models.device import resolve_device
 
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
