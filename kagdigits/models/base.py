@@ -207,6 +207,11 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         split to watch."""
         return self.patience is not None and self.train_split is not None
 
+    def networks(self):
+        """The one-network estimators this estimator is made of: ``[self]`` (an ensemble
+        answers its members; code that saves, exports or serves models loops over these)."""
+        return [self]
+
     def get_default_callbacks(self):
         """:func:`kagdigits.models.callbacks.default_callbacks`."""
         return default_callbacks(self, super().get_default_callbacks())
