@@ -18,10 +18,9 @@ def _best(history):
 def summary_line(estimator, train_seconds):
     """``Summary: epochs run: N; best validation accuracy: A; train time: T s``; for an
     ensemble the members' epochs and their validation accuracy, named as theirs."""
-    from kagdigits.models import is_ensemble
-
-    if is_ensemble(estimator):
-        return "Summary: " + _ensemble_summary(estimator, train_seconds)
+    networks = estimator.networks()
+    if networks != [estimator]:
+        return "Summary: " + _ensemble_summary(networks, train_seconds)
     history = estimator.history
     summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
     best = _best(history)
@@ -30,8 +29,7 @@ def summary_line(estimator, train_seconds):
     return "Summary: " + "; ".join(summary)
 
 
-def _ensemble_summary(ensemble, train_seconds):
-    members = ensemble.members_
+def _ensemble_summary(members, train_seconds):
     epochs = [len(m.history) for m in members]
     parts = [f"{len(members)} members", f"epochs run per member: "
              f"{', '.join(map(str, epochs))} ({sum(epochs)} in all)"]

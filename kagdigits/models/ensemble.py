@@ -308,8 +308,3 @@ def is_ensemble(estimator):
 def n_parameters(estimator):
     """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
     return sum(count_params(net.module_) for net in estimator.networks())
-
-
-def single_networks(estimator):
-    """``estimator.networks()`` (kept until its callers move to it)."""
-    return estimator.networks()

@@ -12,7 +12,6 @@ import sys
 import threading
 from pathlib import Path
 
-from kagdigits.models import is_ensemble
 from kagdigits.runs.checkpoints import (
     STOP,
     CheckpointSaveError,
@@ -49,7 +48,7 @@ def stop_on_sigint():
 def _with_checkpoint(estimator, run_dir, resume):
     """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
     sub-folder), replacing any run checkpoint it had."""
-    if is_ensemble(estimator):
+    if "member_callbacks" in estimator.get_params(deep=False):  # an ensemble
         return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
     callbacks = [cb for cb in (estimator.callbacks or [])
                  if not (isinstance(cb, tuple) and cb[0] == "run_checkpoint")]
@@ -83,9 +82,8 @@ def restored_seconds(estimator):
     """Seconds the epochs restored by a :class:`RunCheckpoint` took when they ran (the
     ``dur`` of each), summed over an ensemble's members: add them to the time of a
     resumed fit to get the whole training time."""
-    networks = estimator.members_ if is_ensemble(estimator) else [estimator]
     total = 0.0
-    for net in networks:
+    for net in estimator.networks():
         restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
                         getattr(net, "callbacks_", [])), default=0)
         total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])

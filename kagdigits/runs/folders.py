@@ -37,7 +37,6 @@ import numpy as np
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
-from kagdigits.models import is_ensemble
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
 
@@ -152,8 +151,7 @@ def best_valid_acc(histories):
 
 
 def _histories(estimator):
-    members = estimator.members_ if is_ensemble(estimator) else [estimator]
-    return [member.history.to_list() for member in members]
+    return [net.history.to_list() for net in estimator.networks()]
 
 
 def _states(run_dir):
