@@ -46,7 +46,6 @@ def add_arguments(parser):
 def run(args):
     from kagdigits.cli.studies import run_and_report, study_estimator
     from kagdigits.errors import KagdigitsError
-    from kagdigits.models import is_ensemble
     from kagdigits.models.params import ParameterError, check_param_names
     from kagdigits.studies.data import load_study_data
     from kagdigits.studies.grid import (
@@ -61,7 +60,7 @@ def run(args):
     if not args.grid and not args.early_stopping:
         raise KagdigitsError("give at least one --param NAME=V1,V2 (or --early-stopping on,off)")
     estimator = study_estimator(args, args.model, seed=args.seed)
-    if is_ensemble(estimator):
+    if estimator.networks() != [estimator]:
         raise KagdigitsError(f"grid varies the settings of one network; {args.model} is not "
                              "one: grid its member model instead (e.g. --model kagglecnn)")
     grid = build_grid(args.grid, args.early_stopping, estimator.patience)

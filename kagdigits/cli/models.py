@@ -31,19 +31,19 @@ def model_rows():
     """
     import torch
 
-    from kagdigits.models import REGISTRY, is_ensemble
+    from kagdigits.models import REGISTRY
     from kagdigits.nets import count_params
 
     rows = []
     for name, cls in REGISTRY.items():
         estimator = cls()
-        members = estimator.new_members() if is_ensemble(estimator) else [estimator]
+        members = estimator.networks()  # an ensemble's: those it would train
         with torch.device("meta"):
             counts = [sum(count_params(m.module(**{**m.get_params_for("module"),
                                                    "in_chans": chans})) for m in members)
                       for chans in (1, 3)]
         description = cls.__doc__.strip().splitlines()[0]
-        rows.append((is_ensemble(estimator), [name, cls.__name__, *counts, description]))
+        rows.append((members != [estimator], [name, cls.__name__, *counts, description]))
     return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
 
 

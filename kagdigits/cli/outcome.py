@@ -13,11 +13,11 @@ def training_line(model, estimator):
 def summary_line(estimator, train_seconds):
     """``Summary: epochs run: N; best validation accuracy: A; train time: T s``; for an
     ensemble the members' epochs and their validation accuracy, named as theirs."""
-    from kagdigits.models import is_ensemble
     from kagdigits.models.history import best_score
 
-    if is_ensemble(estimator):
-        return "Summary: " + _ensemble_summary(estimator, train_seconds)
+    networks = estimator.networks()
+    if networks != [estimator]:
+        return "Summary: " + _ensemble_summary(networks, train_seconds)
     history = estimator.history
     summary = [f"epochs run: {len(history)}", f"train time: {train_seconds:.1f} s"]
     best = best_score(history)
@@ -26,10 +26,9 @@ def summary_line(estimator, train_seconds):
     return "Summary: " + "; ".join(summary)
 
 
-def _ensemble_summary(ensemble, train_seconds):
+def _ensemble_summary(members, train_seconds):
     from kagdigits.models.history import best_score
 
-    members = ensemble.members_
     epochs = [len(m.history) for m in members]
     parts = [f"{len(members)} members", f"epochs run per member: "
              f"{', '.join(map(str, epochs))} ({sum(epochs)} in all)"]

@@ -59,7 +59,6 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
     """
     from sklearn.base import clone
 
-    from kagdigits.models import is_ensemble
     from kagdigits.runs.fitting import fit_run
     from kagdigits.runs.folders import (
         check_same_data,
@@ -76,7 +75,7 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
         if saved_hardware(run_dir) not in (None, hardware):
             print(f"Note: this run started on {saved_hardware(run_dir)}; this machine "
                   f"continues it on {hardware}, so it will not end exactly as it would have.")
-        if not is_ensemble(estimator):
+        if estimator.networks() == [estimator]:  # one network (an ensemble: per member)
             print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
     else:
         run_dir = start_run(config, X, y, hardware)

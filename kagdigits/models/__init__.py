@@ -14,19 +14,13 @@ from kagdigits.models.classifiers import (
     SmallVGGClassifier,
     WideResNetClassifier,
 )
-from kagdigits.models.ensemble import (
-    EnsembleClassifier,
-    is_ensemble,
-    n_parameters,
-    single_networks,
-)
+from kagdigits.models.ensemble import EnsembleClassifier, n_parameters
 from kagdigits.registry import REGISTRY
 
 __all__ = [
     "REGISTRY", "AllCNNClassifier", "EnsembleClassifier", "KaggleCNNClassifier",
     "LeNet5Classifier", "MLP3Classifier", "ResNet18Classifier", "SmallVGGClassifier",
-    "WideResNetClassifier", "get_model_class", "is_ensemble", "list_models", "n_parameters",
-    "single_networks",
+    "WideResNetClassifier", "get_model_class", "list_models", "n_parameters",
 ]
 
 

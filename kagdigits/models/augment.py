@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from kagdigits.errors import InputError, choose
+from kagdigits.models.constraints import Number, Options
 
 
 def _uniform(n, low, high, like, generator):
@@ -70,6 +71,14 @@ class Augment:
         does, and keeps the background of standardised images.
     """
 
+    #: The values each parameter takes (checked as the estimator's ``augment__<name>``).
+    _parameter_constraints = {
+        "rotation": [Number(0, 180)], "zoom": [Number(0, 1, open=("high",))],
+        "shift": [Number(0, 1)], "elastic": [Number(0)],
+        "elastic_sigma": [Number(0, open=("low",))], "erase": [Number(0, 1)],
+        "flip": [Number(0, 1)], "padding_mode": [Options(("border", "zeros", "reflection"))],
+    }
+
     def __init__(self, rotation=10, zoom=0.1, shift=0.1, elastic=0.0, elastic_sigma=4.0,
                  erase=0.0, flip=0.0, padding_mode="border"):
         self.rotation = rotation
@@ -113,8 +122,8 @@ class Augment:
         if self.elastic:
             noise = torch.rand(n, 2, h, w, device=x.device, generator=generator) * 2 - 1
             pixels = _gaussian_blur(noise, self.elastic_sigma) * self.elastic
-            size = torch.tensor([w, h], device=x.device, dtype=x.dtype)
-            grid = grid + pixels.permute(0, 2, 3, 1) * (2 / size)  # pixels -> grid units
+            scale = (2 / w, 2 / h)  # pixels -> grid units (Python numbers: no copy to a GPU)
+            grid = grid + torch.stack([pixels[:, i] * scale[i] for i in (0, 1)], dim=3)
         return F.grid_sample(x, grid.to(x.dtype), mode="bilinear",
                              padding_mode=self.padding_mode, align_corners=False)
 

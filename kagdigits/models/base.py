@@ -1,65 +1,50 @@
 """The skorch classifier every kagdigits estimator derives from.
 
-It adds to skorch's ``NeuralNetClassifier``: scikit-learn's contract (labels of any kind,
-``n_features_in_`` and ``feature_names_in_``, parameters checked before any data are read,
-``set_params`` that never discards a trained network), input conversion (Kaggle
-DataFrames and arrays of any image shape, see :mod:`kagdigits.models.inputs`), ``device="auto"``, a
-``random_state`` for reproducible fits, per-epoch learning-rate decay, early
-stopping that restores the best weights, and speed: batches sliced from in-memory
-tensors (:mod:`kagdigits.models.batching`), mixed precision and ``channels_last`` on CUDA.
+It adds to skorch's ``NeuralNetClassifier``: scikit-learn's contract and input conversion
+(:mod:`kagdigits.models.contract`), ``device="auto"``, a ``random_state`` for reproducible
+fits, learning-rate schedules, early stopping that restores the best weights, a weight
+average (:mod:`kagdigits.models.callbacks`), and speed: batches sliced from in-memory
+tensors (:mod:`kagdigits.models.batching`), mixed precision and ``channels_last``, fused
+Adam on CUDA, and epochs without a host-device sync per batch (:meth:`run_single_epoch`).
+
+It works through skorch's documented override points (``get_*``, ``initialize_*``,
+``train_step``, ``infer``, the net's ``on_*`` methods) and callbacks. Three skorch
+methods are overridden where skorch has no hook; each docstring says why: ``fit`` and
+``partial_fit`` (the data must be checked, and the network's sizes learnt from them,
+before skorch builds the network) and ``run_single_epoch`` (skorch's reads every batch's
+loss on the host). The skorch versions this is tested with are pinned in pyproject.toml.
 """
 
-import inspect
-import math
-
-import numpy as np
-import scipy.sparse
 import torch
-from sklearn.utils.validation import validate_data
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import TeeGenerator, is_dataset
+from skorch.utils import TeeGenerator
 
-from kagdigits.errors import InputError, choose
-from kagdigits.models.augment import augmented, make_augment, tta_augment, tta_views
-from kagdigits.models.averaging import WeightAverage
+from kagdigits.models.augment import AUGMENTATIONS, augmented, make_augment, tta_augment
 from kagdigits.models.batching import BatchIterator
-from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
-from kagdigits.models.inputs import (
-    check_labels,
-    encode_labels,
-    label_classes,
-    to_inputs,
-    warn_if_unlike_training,
+from kagdigits.models.callbacks import default_callbacks, needs_batch_values
+from kagdigits.models.constraints import (
+    BOOLEAN,
+    CALLABLE,
+    CLASS,
+    DICT,
+    NONE,
+    Integer,
+    Number,
+    Options,
 )
-from kagdigits.models.params import non_default_params, validate_params
-from kagdigits.models.progress import EpochTable, prediction_progress
-from kagdigits.models.schedules import lr_schedule_callbacks
+from kagdigits.models.contract import SklearnContract
+from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
+from kagdigits.models.params import validate_params
+from kagdigits.models.progress import prediction_progress
+from kagdigits.models.schedules import SCHEDULES
 from kagdigits.models.splits import FallbackValidSplit
 
-#: ``precision`` value -> autocast dtype (None: no autocast).
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-#: Built-in callbacks a user callback of the same kind replaces (see ``callbacks``).
-REPLACEABLE = (EarlyStopping, LRScheduler)
+#: Optimizers that take ``fused=True`` (one kernel per step on CUDA).
+FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
 
 
-def index_accuracy(net, X, y):
-    """Accuracy of ``net`` on a validation split whose labels ``y`` are class indices (the
-    ``valid_acc`` column; ``net.predict`` returns the original labels)."""
-    return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
-
-
-def _kind_of(callback):
-    """The built-in callback class ``callback`` (an instance, a class or a ``(name, callback)``
-    pair) does the job of, or ``None``."""
-    callback = callback[1] if isinstance(callback, tuple) else callback
-    cls = callback if isinstance(callback, type) else type(callback)
-    return next((kind for kind in REPLACEABLE if issubclass(cls, kind)), None)
-
-
-class DigitClassifier(NeuralNetClassifier):
+class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
     """A scikit-learn classifier over a PyTorch image network (skorch).
 
     Parameters
@@ -161,7 +146,8 @@ class DigitClassifier(NeuralNetClassifier):
 
     Notes
     -----
-    Every parameter's values are checked (:data:`kagdigits.models.params.PARAMETERS`)
+    Every parameter's values are checked against ``_parameter_constraints`` (a registered
+    classifier adds its network's options; :func:`kagdigits.models.params.validate_params`)
     when the estimator is initialised, at the start of ``fit``, before any data are read.
     ``set_params`` on a fitted estimator keeps its network until the next ``fit``,
     which builds a new one; with ``warm_start=True`` (or ``partial_fit``) training goes on
@@ -170,6 +156,23 @@ class DigitClassifier(NeuralNetClassifier):
 
     #: ``augment__<name>`` parameters are routed to the ``augment`` class.
     prefixes_ = [*NeuralNetClassifier.prefixes_, "augment"]
+
+    #: The values each parameter takes (:mod:`kagdigits.models.constraints`).
+    _parameter_constraints = {
+        "lr": [Number(0)], "max_epochs": [Integer(1)], "batch_size": [Integer(1)],
+        "patience": [Integer(1), NONE], "lr_decay": [Number(0, open=("low",)), NONE],
+        "lr_schedule": [Options(SCHEDULES), NONE], "precision": [Options(("auto", *PRECISIONS))],
+        "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN],
+        "random_state": [Integer(0), NONE], "verbose": [Integer(0), BOOLEAN],
+        "warm_start": [BOOLEAN], "train_split": [CALLABLE, NONE],
+        "augment": [Options(tuple(AUGMENTATIONS)), CLASS, NONE],
+        "ema": [Number(0, 1, open=("low", "high")), NONE], "tta": [Integer(0)],
+        "tta_params": [DICT, NONE], "iterator_train__batch_size": [Integer(1)],
+        "iterator_valid__batch_size": [Integer(1)], "iterator_train__shuffle": [BOOLEAN],
+        "criterion__label_smoothing": [Number(0, 1)], "module__num_classes": [Integer(2)],
+        "module__in_chans": [Integer(1)], "optimizer__weight_decay": [Number(0)],
+        "optimizer__momentum": [Number(0)],
+    }
 
     def __init__(self, module, *, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.Adam, lr=2e-3, max_epochs=20, batch_size=128,
@@ -198,56 +201,27 @@ class DigitClassifier(NeuralNetClassifier):
         self.tta = tta
         self.tta_params = tta_params
 
-    # ``device`` keeps what the user set ("auto") as the parameter, while skorch's
-    # internals read the concrete device.
-    @property
-    def device(self):
-        device = self.__dict__["device"]
-        return resolve_device(device) if device == "auto" else device
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__["device"]
-        return params
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        if requested == "auto":
-            state["device"] = resolve_device("auto")
-        super().__setstate__(state)
-        if requested == "auto":
-            self.__dict__["device"] = "auto"
-
     @property
     def stops_early(self):
         """Whether training can end before ``max_epochs``: a ``patience`` and a validation
         split to watch."""
         return self.patience is not None and self.train_split is not None
 
+    def networks(self):
+        """The one-network estimators this estimator is made of: ``[self]`` (an ensemble
+        answers its members; code that saves, exports or serves models loops over these)."""
+        return [self]
+
     def get_default_callbacks(self):
-        replaced = {_kind_of(callback) for callback in self.callbacks or []}
-        callbacks = []
-        for name, callback in super().get_default_callbacks():
-            if name == "print_log":
-                callback = EpochTable()
-            elif name == "valid_acc":
-                callback = EpochScoring(index_accuracy, name="valid_acc", lower_is_better=False)
-            callbacks.append((name, callback))
-        if LRScheduler not in replaced:
-            callbacks.extend(lr_schedule_callbacks(self))
-        if EarlyStopping not in replaced and self.stops_early:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True)))
-        return callbacks
+        """:func:`kagdigits.models.callbacks.default_callbacks`."""
+        return default_callbacks(self, super().get_default_callbacks())
 
     def initialize(self):
-        validate_params(self)  # one clear line for a bad value, before any work
-        resolve_device(self.device)  # a clear error for an unusable device, before any work
-        make_augment(self)  # a clear error for a bad augmentation, before any work
+        """skorch's, after one clear line for any bad parameter value (before any work) and
+        seeding torch with ``random_state``."""
+        validate_params(self)
+        resolve_device(self.device)  # a clear error for an unusable device
+        make_augment(self)  # and for a bad augmentation
         tta_augment(self.tta_params)  # and for bad test-time copies
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
@@ -255,257 +229,40 @@ class DigitClassifier(NeuralNetClassifier):
         self.pending_changes_ = {}
         return self
 
-    def __repr__(self):
-        def shown(value):
-            return value.__name__ if isinstance(value, type) else repr(value)
-
-        params = ", ".join(f"{k}={shown(v)}" for k, v in non_default_params(self).items())
-        return f"{type(self).__name__}({params})"
-
-    # --- scikit-learn's contract: set_params, labels, features ---------------------------
-
-    def _get_param_names(self):
-        # skorch lists private attributes (``_params_to_validate``) as parameters too
-        return [name for name in super()._get_param_names() if not name.startswith("_")]
-
-    def set_params(self, **kwargs):
-        """Set parameters. On a fitted estimator the network is kept as it is until the
-        next ``fit`` builds a new one (skorch would rebuild it now, discarding its weights);
-        ``warm_start``/``partial_fit`` then carry the weights over (see :meth:`fit`)."""
-        if not self.initialized_:
-            return super().set_params(**kwargs)
-        self.initialized_ = False  # skorch then only records the values
-        try:
-            super().set_params(**kwargs)
-        finally:
-            self.initialized_ = True
-        for key in kwargs:
-            part = key.split("__", 1)[0]
-            if part in ("module", "compile", "criterion") or key == "optimizer":
-                vars(self).setdefault("pending_changes_", {}).setdefault(part, []).append(key)
-        return self
-
-    def _apply_pending_changes(self):
-        """Rebuild what ``set_params`` changed since the last fit, keeping the trained
-        weights (and the optimizer's state); a network of another shape is refused."""
-        pending = getattr(self, "pending_changes_", {})
-        if "module" in pending or "compile" in pending:
-            old, state = self.module_, self.module_.state_dict()
-            self._initialize_module()
-            try:
-                self.module_.load_state_dict(state)
-            except RuntimeError:
-                self.module_ = old
-                changed = ", ".join(pending.get("module", []) + pending.get("compile", []))
-                raise InputError(
-                    f"{changed} changes the network's shape, so warm_start/partial_fit cannot "
-                    "keep the trained weights; set warm_start=False and fit to train a new "
-                    "network") from None
-        if pending:
-            self._initialize_criterion()
-            optimizer, state = self.optimizer_, self.optimizer_.state_dict()
-            self._initialize_optimizer()
-            if type(self.optimizer_) is type(optimizer):
-                self.optimizer_.load_state_dict(state)
-        self.pending_changes_ = {}
-
-    @property
-    def classes_(self):
-        """The sorted class labels learnt in ``fit`` (or given as ``classes``)."""
-        if "classes_inferred_" in vars(self):
-            return self.classes_inferred_
-        if self.classes is not None and len(self.classes):
-            return np.unique(np.asarray(self.classes))
-        return super().classes_
-
-    def check_data(self, X, y):
-        """skorch's check; labels from ``fit`` are checked and encoded already, so only a
-        ``Dataset`` without ``y`` tells its classes here."""
-        if y is None:
-            super().check_data(X, y)
-
-    def _module_arguments(self):
-        """The argument names of the network's class (none for an instance)."""
-        if not isinstance(self.module, type):
-            return set()
-        try:
-            return set(inspect.signature(self.module).parameters)
-        except (TypeError, ValueError):
-            return set()
-
-    def _takes_features(self):
-        """Whether the network takes flat rows of any width (its class has ``in_features``)."""
-        return "in_features" in self._module_arguments()
-
-    def _inferred_module_params(self):
-        """The network arguments learnt from the training data, for those the user left:
-        ``num_classes`` (from ``classes_``), ``in_features`` or ``in_chans`` (input shape)."""
-        names, user = self._module_arguments(), super().get_params_for("module")
-        inferred = {}
-        classes = vars(self).get("classes_inferred_")
-        if classes is not None and "num_classes" in names:
-            inferred["num_classes"] = len(classes)
-        shape = vars(self).get("input_shape_")
-        if shape is not None and "in_features" in names:
-            if not {"in_features", "in_chans", "img_size"} & set(user):
-                inferred["in_features"] = math.prod(shape)
-        elif shape is not None and "in_chans" in names and len(shape) == 3:
-            inferred["in_chans"] = shape[0]
-        return inferred
-
-    def get_params_for(self, prefix):
-        params = super().get_params_for(prefix)
-        if prefix == "module":
-            params = {**self._inferred_module_params(), **params}
-        return params
-
-    def fitted_inputs(self):
-        """What ``fit`` learnt of its input, as plain values (for model files):
-        ``n_features_in``, ``feature_names_in`` (if any) and ``input_shape``."""
-        names = {"n_features_in": "n_features_in_", "feature_names_in": "feature_names_in_",
-                 "input_shape": "input_shape_"}
-        return {key: np.asarray(vars(self)[attr]).tolist() for key, attr in names.items()
-                if attr in vars(self)}
-
-    def restore_fitted(self, classes, inputs):
-        """Set ``classes_`` and the :meth:`fitted_inputs` of a saved model, before
-        ``initialize`` builds its network (whose sizes follow them)."""
-        self.classes_inferred_ = np.asarray(classes)
-        if "n_features_in" in inputs:
-            self.n_features_in_ = int(inputs["n_features_in"])
-        if "feature_names_in" in inputs:
-            self.feature_names_in_ = np.asarray(inputs["feature_names_in"], dtype=object)
-        if "input_shape" in inputs:
-            self.input_shape_ = tuple(int(n) for n in inputs["input_shape"])
-        return self
-
-    def _check_columns(self, X):
-        """Refuse a DataFrame whose column names differ from those seen in ``fit``."""
-        names = vars(self).get("feature_names_in_")
-        if names is None or not hasattr(X, "columns"):
-            return
-        columns = list(X.columns)
-        if not all(isinstance(c, str) for c in columns) or columns == list(names):
-            return
-        if sorted(columns) == sorted(names):
-            raise InputError("X has the columns seen in fit but in another order; select "
-                             "them in fit's order: X[estimator.feature_names_in_]")
-        missing = [n for n in names if n not in set(columns)]
-        unexpected = [c for c in columns if c not in set(names)]
-        raise InputError(f"X's columns differ from those seen in fit (missing: {missing[:5]}, "
-                         f"unexpected: {unexpected[:5]}); pass the columns of fit, in fit's "
-                         "order (estimator.feature_names_in_)")
-
-    def _checked_array(self, X, reset):
-        """``X`` checked by scikit-learn (``n_features_in_``, ``feature_names_in_``, its
-        messages for empty, complex, sparse or non-finite data), images kept N-D."""
-        if not reset:
-            self._check_columns(X)
-        if not (hasattr(X, "columns") or scipy.sparse.issparse(X)):
-            X = np.asarray(X)
-        shape = X.shape[1:] if getattr(X, "ndim", 2) > 2 else None
-        if shape is not None:
-            X = X.reshape(len(X), -1)
-        try:
-            X = validate_data(self, X, reset=reset, dtype="numeric", ensure_min_samples=1)
-        except ValueError as exc:
-            raise InputError(" ".join(str(exc).split())) from None  # sklearn's words, one line
-        return X if shape is None else X.reshape(len(X), *shape)
-
-    def _network_input(self, X, reset):
-        """Checked ``X`` as the network reads it (:func:`kagdigits.models.inputs.to_inputs`)."""
-        shape = None if reset else vars(self).get("input_shape_")
-        X = to_inputs(X, features=self._takes_features(), shape=shape)
-        if reset:
-            self.input_shape_ = tuple(X.shape[1:])
-        elif shape is not None and tuple(X.shape[1:]) != tuple(shape):
-            raise InputError(f"X holds rows of shape {'x'.join(map(str, X.shape[1:]))}, but "
-                             f"the estimator was fitted on {'x'.join(map(str, shape))}; pass "
-                             "data shaped like the training data")
-        return X
-
-    def _training_data(self, X, y, reset, classes=None):
-        """``(X, y)`` for training: checked, ``X`` as the network reads it and ``y`` as class
-        indices; ``reset`` learns ``classes_``, ``n_features_in_``, ``input_shape_``..."""
-        if is_dataset(X):
-            return X, y
-        name = type(self).__name__
-        if y is None:
-            raise InputError(f"{name} requires y to be passed, but the target y is None")
-        X = self._checked_array(X, reset)
-        y = check_labels(y, len(X))
-        if reset:
-            num_classes = super().get_params_for("module").get("num_classes")
-            self.classes_inferred_ = label_classes(
-                y, self.classes if classes is None else classes, num_classes, name)
-        return self._network_input(X, reset), encode_labels(y, self.classes_)
-
-    def _prepare_training(self, X, y, warm, classes=None):
-        """Check the data, then initialise a new network, or carry on from the trained one
-        (``warm``) after applying ``set_params`` changes; ``(X, y)`` to train on."""
-        warm = warm and "classes_inferred_" in vars(self)
-        if not warm:
-            validate_params(self)  # before any data are read
-        X, y = self._training_data(X, y, reset=not warm, classes=classes)
-        if warm:
-            self._apply_pending_changes()
-        else:
-            self.initialize()
-        return X, y
-
-    def fit(self, X, y=None, **fit_params):
-        """Train a new network on ``X`` and labels ``y`` (any kind: ``classes_``); ``self``.
-
-        ``X``: a DataFrame or array of images (see :func:`kagdigits.models.inputs.to_inputs`),
-        or features for a network that takes them. With ``warm_start=True`` a fitted
-        estimator trains on from its weights instead.
-        """
-        X, y = self._prepare_training(X, y, self.warm_start and self.initialized_)
-        return super().partial_fit(X, y, _routing_method="fit", **fit_params)
-
-    def _device_type(self):
-        return torch.device(self.device or "cpu").type
-
-    def resolved_precision(self):
-        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
-        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
-        if self.precision == "auto":
-            return auto_precision(self.device, getattr(self, "module_", None))
-        choose({"auto": None, **PRECISIONS}, self.precision, "precision")
-        return self.precision
-
-    def _autocast_dtype(self):
-        """The dtype ``precision`` asks for on this device (None: no autocast)."""
-        return PRECISIONS[self.resolved_precision()]
-
-    def _uses_channels_last(self):
-        if self.channels_last == "auto":
-            return auto_channels_last(self.device, self.resolved_precision(), self.module_)
-        return bool(self.channels_last)
-
-    def hardware_summary(self):
-        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
-        precision = self.resolved_precision()
-        parts = [str(self.device), "fp32" if precision == "fp32" else f"{precision} autocast"]
-        if hasattr(self, "module_"):
-            parts.append("channels_last" if self._uses_channels_last() else "contiguous")
-        return ", ".join(parts)
-
     def initialize_module(self):
         super().initialize_module()
         if self._uses_channels_last():
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
-    def fit_loop(self, X, y=None, epochs=None, **kwargs):
-        """skorch's training loop. ``epochs=None`` trains up to ``max_epochs`` counting the
-        epochs a checkpoint callback restored (its ``resumed_epochs_``), so a resumed run
-        ends where the uninterrupted one would."""
-        if epochs is None:
-            restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in self.callbacks_),
-                           default=0)
-            epochs = max(self.max_epochs - restored, 0)
-        return super().fit_loop(X, y, epochs=epochs, **kwargs)
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's, with ``fused=True`` for Adam and AdamW on CUDA (one kernel per step, and
+        the fp16 loss scaler's inf check stays on the device) unless ``optimizer__fused`` or
+        ``optimizer__foreach`` is set."""
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if (prefix == "optimizer" and self._device_type() == "cuda"
+                and self.optimizer in FUSABLE and not {"fused", "foreach"} & set(kwargs)):
+            kwargs["fused"] = True
+        return args, kwargs
+
+    def fit(self, X, y=None, **fit_params):
+        """Train a new network on ``X`` and labels ``y`` (any kind: ``classes_``); ``self``.
+
+        ``X``: a DataFrame or array of images (see :func:`kagdigits.models.inputs.to_inputs`),
+        or features for a network that takes them. With ``warm_start=True`` a fitted
+        estimator trains on from its weights instead. Overrides skorch's ``fit``, which has
+        no hook between receiving the data and building the network: here the data are
+        checked and the network's sizes learnt from them first.
+        """
+        X, y = self._prepare_training(X, y, self.warm_start and self.initialized_)
+        return super().partial_fit(X, y, _routing_method="fit", **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train on ``X`` and labels ``y`` for ``max_epochs``, from the trained weights when
+        fitted (``classes``: every label, on the first call, as in scikit-learn); ``self``.
+        Overrides skorch's for the reason :meth:`fit` does."""
+        X, y = self._prepare_training(X, y, self.initialized_, classes=classes)
+        return super().partial_fit(X, y, **fit_params)
 
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's batch-by-batch forward pass; with ``verbose >= 2`` a prediction longer
@@ -514,6 +271,8 @@ class DigitClassifier(NeuralNetClassifier):
         return prediction_progress(outputs, get_len(X), 0 if training else self.verbose)
 
     def get_iterator(self, dataset, training=False):
+        """skorch's; a :class:`BatchIterator` moves its data to the device once, and training
+        batches of images are augmented (``augment``)."""
         iterator = super().get_iterator(dataset, training=training)
         iterator = iterator.to(self.device) if isinstance(iterator, BatchIterator) else iterator
         images = len(vars(self).get("input_shape_", (1, 28, 28))) == 3
@@ -536,76 +295,58 @@ class DigitClassifier(NeuralNetClassifier):
             print(f"Training on {self.hardware_summary()}.", flush=True)
         fp16 = self._autocast_dtype() is torch.float16
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
-        self.weight_average_ = WeightAverage(self.module_, self.ema) if self.ema else None
-
-    def on_epoch_begin(self, net, **kwargs):
-        super().on_epoch_begin(net, **kwargs)
-        if getattr(self, "weight_average_", None) is not None:
-            self.weight_average_.swap_out(self.module_)  # train on the trained weights
-
-    def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        super().on_batch_end(net, batch=batch, training=training, **kwargs)
-        if training and getattr(self, "weight_average_", None) is not None:
-            self.weight_average_.update(self.module_)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        if training and getattr(self, "weight_average_", None) is not None:
-            self.weight_average_.swap_in(self.module_)  # validate, checkpoint with the EMA
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.grad_scaler_ = None
-        self.weight_average_ = None  # the network keeps the averaged weights
 
     def train_step(self, batch, **fit_params):
-        """One optimizer step; with ``precision="fp16"`` the loss is scaled (GradScaler)."""
+        """One optimizer step: skorch's, or with ``precision="fp16"`` (``grad_scaler_``) a
+        scaled loss whose gradients are unscaled before ``on_grad_computed`` (so callbacks,
+        e.g. gradient clipping, see true ones) and a step without a closure (the scaler takes
+        none). With a fused optimizer (CUDA) the scaler's inf check stays on the device; with
+        another, ``GradScaler.step`` reads it on the host."""
         scaler = getattr(self, "grad_scaler_", None)
         if scaler is None:
             return super().train_step(batch, **fit_params)
-        self._zero_grad_optimizer()
-        self._set_training(True)
+        self.optimizer_.zero_grad(set_to_none=True)
+        self.module_.train()
+        self.criterion_.train()
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         scaler.scale(loss).backward()
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)  # callbacks (e.g. gradient clipping) see true gradients
+        scaler.unscale_(self.optimizer_)
         self.notify("on_grad_computed", training=True, batch=batch,
                     named_parameters=TeeGenerator(self.get_all_learnable_params()))
-        for optimizer in optimizers:
-            scaler.step(optimizer)
+        scaler.step(self.optimizer_)
         scaler.update()
         return {"loss": loss, "y_pred": y_pred}
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train on ``X`` and labels ``y`` for ``max_epochs``, from the trained weights when
-        fitted (``classes``: every label, on the first call, as in scikit-learn); ``self``."""
-        X, y = self._prepare_training(X, y, self.initialized_, classes=classes)
-        return super().partial_fit(X, y, **fit_params)
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop without a host-device sync per batch.
 
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits), one column per ``classes_``;
-        rows sum to 1."""
-        self.check_is_fitted()
-        if is_dataset(X):
-            return super().predict_proba(X)
-        X = self._network_input(self._checked_array(X, reset=False), reset=False)
-        if not self.tta or X.ndim != 4:
-            return super().predict_proba(X)
-        total = 0
-        for view in tta_views(X, self.tta, self.tta_params, self.random_state):
-            total = total + super().predict_proba(view)
-        return total / (1 + self.tta)
-
-    def predict(self, X):
-        """The most probable label of each row, a member of ``classes_``; warns when the
-        images look unlike training digits (see
-        :func:`~kagdigits.models.inputs.warn_if_unlike_training`)."""
-        warn_if_unlike_training(X)
-        index = self.predict_proba(X).argmax(axis=1)
-        try:
-            return self.classes_[index]
-        except AttributeError:  # a network initialised but never fitted: class indices
-            return index
+        skorch's loop (which has no hook for this) reads every batch's loss with
+        ``.item()``, so a GPU waits for the host after each step. Here the losses stay on
+        the device and are read once, after the last batch, into the same per-batch history
+        entries (``<prefix>_loss``, the same numbers; ``<prefix>_batch_size`` is read from
+        the batch's shape as it comes), before ``on_epoch_end`` scores the epoch.
+        ``on_batch_end`` still gets each step's ``loss`` and ``y_pred`` tensors. When a
+        callback reads a batch's loss from the history during the epoch
+        (:func:`kagdigits.models.callbacks.needs_batch_values`), skorch's loop runs instead.
+        """
+        if iterator is None or needs_batch_values(self.callbacks_):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        rows, losses = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            rows.append(self.history[-1]["batches"][-1])
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            rows[-1][prefix + "_batch_size"] = get_len(
+                batch[0] if isinstance(batch, tuple | list) else batch)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        for row, loss in zip(rows, torch.stack(losses).tolist() if losses else [],
+                             strict=True):
+            row[prefix + "_loss"] = loss
+        self.history.record(prefix + "_batch_count", len(rows))

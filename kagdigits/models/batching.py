@@ -128,8 +128,8 @@ class BatchIterator:
             generator = torch.Generator().manual_seed(_draw_seed())
             order = torch.randperm(n, generator=generator)
             order = order if self._index is None else self._index[order]
-        if order is not None:
-            order = order.to(self._X.device)
+        if order is not None and self._X.is_cuda:  # pinned: a copy that does not sync
+            order = order.pin_memory().to(self._X.device, non_blocking=True)
         stop = n - n % self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             rows = (slice(start, min(start + self.batch_size, n)) if order is None

@@ -7,6 +7,7 @@ parameters not listed in a docstring are those of
 """
 
 from kagdigits.models.base import DigitClassifier
+from kagdigits.models.constraints import PROBABILITY
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 from kagdigits.registry import register_model
 
@@ -36,6 +37,8 @@ class LeNet5Classifier(DigitClassifier):
         Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
+    _parameter_constraints = {"module__dropout": [PROBABILITY]}
+
     def __init__(self, module=LeNet5, *, max_epochs=30, **kwargs):
         super().__init__(module, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
 
@@ -59,6 +62,8 @@ class MLP3Classifier(DigitClassifier):
     augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
         Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
+
+    _parameter_constraints = {"module__dropout": [PROBABILITY]}
 
     def __init__(self, module=MLP, *, max_epochs=40, **kwargs):
         super().__init__(module, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
@@ -108,6 +113,8 @@ class SmallVGGClassifier(DigitClassifier):
         Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
+    _parameter_constraints = {"module__dropout": [PROBABILITY], "module__fc_dropout": [PROBABILITY]}
+
     def __init__(self, module=SmallVGG, *, lr=1e-3, **kwargs):
         super().__init__(module, lr=lr, **{**AUGMENTED, **kwargs})
 
@@ -135,6 +142,9 @@ class AllCNNClassifier(DigitClassifier):
         Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
 
+    _parameter_constraints = {"module__dropout": [PROBABILITY],
+                              "module__input_dropout": [PROBABILITY]}
+
     def __init__(self, module=AllCNN, *, lr=1e-3, max_epochs=10, **kwargs):
         super().__init__(module, lr=lr, max_epochs=max_epochs,
                          **{"module__batchnorm": True, "module__input_dropout": 0,
@@ -158,6 +168,8 @@ class WideResNetClassifier(DigitClassifier):
     augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
         Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
     """
+
+    _parameter_constraints = {"module__dropout": [PROBABILITY]}
 
     def __init__(self, module=WideResNet, *, lr=1e-3, max_epochs=8, **kwargs):
         super().__init__(module, lr=lr, max_epochs=max_epochs, **{**AUGMENTED, **kwargs})
@@ -193,6 +205,8 @@ class KaggleCNNClassifier(DigitClassifier):
     augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
         Default to :data:`AUGMENTED` with rotation 10: ``"affine"``, 10, 0.05, 0.05, 0.1.
     """
+
+    _parameter_constraints = {"module__dropout": [PROBABILITY]}
 
     def __init__(self, module=KaggleCNN, *, lr=3e-3, lr_schedule="onecycle", patience=None,
                  batch_size=64, max_epochs=60, ema=0.99, **kwargs):

@@ -1,9 +1,13 @@
 """Choosing the hardware settings: the torch device, the autocast precision and the memory
-format. Each ``"auto"`` is resolved on the machine that runs the code."""
+format (and :class:`HardwareChoices`, what an estimator's settings resolve to). Each
+``"auto"`` is resolved on the machine that runs the code."""
 
 import torch
 
-from kagdigits.errors import KagdigitsError, Param
+from kagdigits.errors import KagdigitsError, Param, choose
+
+#: ``precision`` value -> autocast dtype (None: no autocast).
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device):
@@ -70,3 +74,36 @@ def auto_channels_last(device, precision, module):
     slower) and for networks without convolutions."""
     kind = torch.device(device or "cpu").type
     return has_convolutions(module) and (kind == "cuda" or (kind == "cpu" and precision == "bf16"))
+
+
+class HardwareChoices:
+    """Mixin for a skorch net with ``precision`` and ``channels_last`` parameters: what they
+    mean on its device (``self.device``) and network (``self.module_``)."""
+
+    def _device_type(self):
+        return torch.device(self.device or "cpu").type
+
+    def resolved_precision(self):
+        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
+        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
+        if self.precision == "auto":
+            return auto_precision(self.device, getattr(self, "module_", None))
+        choose({"auto": None, **PRECISIONS}, self.precision, "precision")
+        return self.precision
+
+    def _autocast_dtype(self):
+        """The dtype ``precision`` asks for on this device (None: no autocast)."""
+        return PRECISIONS[self.resolved_precision()]
+
+    def _uses_channels_last(self):
+        if self.channels_last == "auto":
+            return auto_channels_last(self.device, self.resolved_precision(), self.module_)
+        return bool(self.channels_last)
+
+    def hardware_summary(self):
+        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
+        precision = self.resolved_precision()
+        parts = [str(self.device), "fp32" if precision == "fp32" else f"{precision} autocast"]
+        if hasattr(self, "module_"):
+            parts.append("channels_last" if self._uses_channels_last() else "contiguous")
+        return ", ".join(parts)

@@ -222,6 +222,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                                               first_index=self.n_members)
         return self
 
+    def networks(self):
+        """The one-network estimators this ensemble is made of: its fitted members
+        (``members_``), or before ``fit`` those it would train (:meth:`new_members`)."""
+        return list(getattr(self, "members_", None) or self.new_members())
+
     def hardware_summary(self):
         """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
         member's choice; they share device and settings)."""
@@ -302,12 +307,6 @@ def is_ensemble(estimator):
     return isinstance(estimator, EnsembleClassifier)
 
 
-def single_networks(estimator):
-    """The fitted one-network estimators in ``estimator``: an ensemble's members, or
-    ``[estimator]``."""
-    return estimator.members_ if is_ensemble(estimator) else [estimator]
-
-
 def n_parameters(estimator):
     """Trainable parameters of a fitted net, or of all members of a fitted ensemble."""
-    return sum(count_params(net.module_) for net in single_networks(estimator))
+    return sum(count_params(net.module_) for net in estimator.networks())

@@ -1,20 +1,18 @@
-"""Estimator parameters: the one table of the values each parameter takes
-(:data:`PARAMETERS`, checked by :func:`validate_params` when an estimator is initialised,
-before any data are read), which names an estimator takes, which differ from its
-defaults, and building a registered model with parameters checked before any training."""
+"""Estimator parameters: checking their values against what each estimator class declares
+(``_parameter_constraints``, of the kinds in :mod:`kagdigits.models.constraints`), once
+at the start of ``fit``/``initialize`` and by the CLI before it reads any data; which
+names an estimator takes; which differ from its defaults; and building a registered
+model with its parameters checked before any training."""
 
 import difflib
 import inspect
-import math
-import numbers
-from dataclasses import dataclass
 
 from sklearn.base import clone
 
 from kagdigits.errors import InputError, choose
-from kagdigits.models.augment import AUGMENTATIONS, Augment, augmentation_class
+from kagdigits.models.augment import augmentation_class
+from kagdigits.models.constraints import Options
 from kagdigits.models.ensemble import is_ensemble
-from kagdigits.models.schedules import SCHEDULES
 from kagdigits.registry import get_model_class
 
 #: skorch prefixes whose targets' constructors tell which ``<prefix>__<name>`` exist.
@@ -35,139 +33,34 @@ class ParameterError(InputError):
         self.reason = message if reason is None else reason
 
 
-@dataclass(frozen=True)
-class Integer:
-    """A whole number (not a bool) of at least ``low``."""
-
-    low: int
-
-    def accepts(self, value):
-        return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                and value >= self.low)
-
-    def __str__(self):
-        return f"an integer >= {self.low}"
-
-
-@dataclass(frozen=True)
-class Number:
-    """A finite real number (not a bool) between ``low`` and ``high`` (``None``: no bound);
-    ``open`` ends (``"low"``, ``"high"``) exclude the bound itself."""
-
-    low: float
-    high: float | None = None
-    open: tuple = ()
-
-    def accepts(self, value):
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            return False
-        above = value > self.low if "low" in self.open else value >= self.low
-        below = self.high is None or (value < self.high if "high" in self.open
-                                      else value <= self.high)
-        return math.isfinite(value) and above and below
-
-    def __str__(self):
-        if self.high is None:
-            return f"a number {'>' if 'low' in self.open else '>='} {self.low:g}"
-        left = "(" if "low" in self.open else "["
-        right = ")" if "high" in self.open else "]"
-        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
-
-
-@dataclass(frozen=True)
-class Options:
-    """One of ``values`` (strings)."""
-
-    values: tuple
-
-    def accepts(self, value):
-        return isinstance(value, str) and value in self.values
-
-    def __str__(self):
-        return "one of " + ", ".join(map(repr, self.values))
-
-
-class _Kind:
-    """Values passing ``test``, described as ``text``."""
-
-    def __init__(self, text, test):
-        self.text, self.test = text, test
-
-    def accepts(self, value):
-        return self.test(value)
-
-    def __str__(self):
-        return self.text
-
-
-BOOLEAN = _Kind("True or False", lambda v: isinstance(v, bool) or type(v).__name__ == "bool_")
-CALLABLE = _Kind("a callable", callable)
-CLASS = _Kind("a class", lambda v: isinstance(v, type))
-NONE = _Kind("None", lambda v: v is None)
-DICT = _Kind("a dict", lambda v: isinstance(v, dict))
-
-#: The values each estimator parameter takes (any one of the listed kinds), checked by
-#: :func:`validate_params`; parameters not listed are checked by what they configure
-#: (the network's own options by the network, ``device`` by
-#: :func:`kagdigits.models.device.resolve_device`).
-PARAMETERS = {
-    "lr": (Number(0),),
-    "max_epochs": (Integer(1),),
-    "batch_size": (Integer(1),),
-    "patience": (Integer(1), NONE),
-    "lr_decay": (Number(0, open=("low",)), NONE),
-    "lr_schedule": (Options(SCHEDULES), NONE),
-    "precision": (Options(("auto", "fp32", "bf16", "fp16")),),
-    "channels_last": (BOOLEAN, Options(("auto",))),
-    "compile": (BOOLEAN,),
-    "random_state": (Integer(0), NONE),
-    "verbose": (Integer(0), BOOLEAN),
-    "warm_start": (BOOLEAN,),
-    "train_split": (CALLABLE, NONE),
-    "augment": (Options(tuple(AUGMENTATIONS)), CLASS, NONE),
-    "ema": (Number(0, 1, open=("low", "high")), NONE),
-    "tta": (Integer(0),),
-    "tta_params": (DICT, NONE),
-    "iterator_train__batch_size": (Integer(1),),
-    "iterator_valid__batch_size": (Integer(1),),
-    "iterator_train__shuffle": (BOOLEAN,),
-    "criterion__label_smoothing": (Number(0, 1),),
-    "module__num_classes": (Integer(2),),
-    "module__in_chans": (Integer(1),),
-    "module__dropout": (Number(0, 1, open=("high",)),),
-    "optimizer__weight_decay": (Number(0),),
-    "optimizer__momentum": (Number(0),),
-}
-
-#: ``augment__<name>`` values of the built-in :class:`~kagdigits.models.augment.Augment`.
-AUGMENT_PARAMETERS = {
-    "augment__rotation": (Number(0, 180),),
-    "augment__zoom": (Number(0, 1, open=("high",)),),
-    "augment__shift": (Number(0, 1),),
-    "augment__elastic": (Number(0),),
-    "augment__elastic_sigma": (Number(0, open=("low",)),),
-    "augment__erase": (Number(0, 1),),
-    "augment__flip": (Number(0, 1),),
-    "augment__padding_mode": (Options(("border", "zeros", "reflection")),),
-}
-
-
-def _allowed(estimator, name):
-    """The kinds of value parameter ``name`` of ``estimator`` takes (empty: not checked)."""
-    if name in PARAMETERS:
-        return PARAMETERS[name]
+def parameter_constraints(estimator):
+    """The values each parameter of ``estimator`` takes: its classes' ``_parameter_constraints``
+    (scikit-learn's shape: name -> list of kinds, any one of which a value must be), merged
+    along the class hierarchy so that a subclass only adds or overrides its own (a
+    registered classifier declares its network's options, e.g. ``module__dropout``), and
+    the ``augment__<name>`` ones its augmentation class declares."""
+    merged = {}
+    for cls in reversed(type(estimator).__mro__):
+        merged.update(vars(cls).get("_parameter_constraints", {}))
     augment = getattr(estimator, "augment", None)
-    builtin = Augment in (augment, isinstance(augment, str) and AUGMENTATIONS.get(augment))
-    if name.startswith("augment__") and builtin:
-        return AUGMENT_PARAMETERS.get(name, ())
-    return ()
+    if augment is not None:
+        try:
+            own = getattr(augmentation_class(augment), "_parameter_constraints", {})
+        except InputError:  # an unknown name: refused by the "augment" entry
+            own = {}
+        merged.update({f"augment__{name}": kinds for name, kinds in own.items()})
+    return merged
 
 
 def validate_params(estimator):
     """Raise a :class:`ParameterError` for the first parameter of ``estimator`` whose value
-    :data:`PARAMETERS` refuses, e.g. ``batch_size: expected an integer >= 1, got 'abc'``."""
+    :func:`parameter_constraints` refuses, e.g. ``batch_size: expected an integer >= 1,
+    got 'abc'``. Parameters without constraints are checked by what they configure (the
+    network's own options by the network, ``device`` by
+    :func:`kagdigits.models.device.resolve_device`)."""
+    constraints = parameter_constraints(estimator)
     for name, value in estimator.get_params(deep=False).items():
-        allowed = _allowed(estimator, name)
+        allowed = constraints.get(name, ())
         if allowed and not any(kind.accepts(value) for kind in allowed):
             raise _refusal(name, value, allowed)
 

@@ -52,7 +52,7 @@ from kagdigits.runs.tensors import read_tensors, write_tensors
 #: A trained ensemble member in its ``member-NN/`` folder (see :class:`MemberCheckpoints`).
 MEMBER = "member.safetensors"
 #: Set by the first Ctrl-C while :func:`kagdigits.runs.fitting.stop_on_sigint` is active;
-#: :class:`RunCheckpoint` then stops training after the current batch.
+#: :class:`StopOnRequest` then stops training after the current batch.
 STOP = threading.Event()
 
 
@@ -233,10 +233,6 @@ class RunCheckpoint(Callback):
                 raise
             raise _damaged(path, exc) from None
 
-    def on_batch_end(self, net, **kwargs):
-        if STOP.is_set():
-            raise interrupted(self.dirname_)
-
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
         tensors = {}
@@ -268,7 +264,30 @@ class RunCheckpoint(Callback):
                 "or fix the folder") from None
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
+
+
+class StopOnRequest(Callback):
+    """Ends training after the current batch once Ctrl-C asked for it (:data:`STOP`),
+    raising :class:`TrainingInterrupted` naming the run folder ``run_dir`` and the epochs
+    saved there. It comes after the run's :class:`RunCheckpoint` (:func:`run_callbacks`),
+    so an epoch that has ended is saved first."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+
+    def on_batch_end(self, net, **kwargs):
+        if STOP.is_set():
+            raise interrupted(self.run_dir)
+
+    def on_epoch_end(self, net, **kwargs):
         self.on_batch_end(net)
+
+
+def run_callbacks(run_dir, resume=False):
+    """The ``(name, callback)`` pairs a fit in ``run_dir`` runs: a :class:`RunCheckpoint`
+    (resuming when ``resume``), then :class:`StopOnRequest`."""
+    return [("run_checkpoint", RunCheckpoint(run_dir, resume=resume)),
+            ("stop_on_request", StopOnRequest(run_dir))]
 
 
 def _damaged(path, exc):
@@ -295,7 +314,7 @@ class MemberCheckpoints:
         return self.run_dir / f"member-{index + 1:02d}"
 
     def __call__(self, index):
-        return [("run_checkpoint", RunCheckpoint(self.folder(index), resume=self.resume))]
+        return run_callbacks(self.folder(index), self.resume)
 
     def finished(self, index, member):
         """Save the trained ``member`` (index ``index``) in its folder, atomically."""

@@ -12,14 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
-from kagdigits.models import is_ensemble
 from kagdigits.runs.checkpoints import (
     STOP,
     CheckpointSaveError,
     MemberCheckpoints,
-    RunCheckpoint,
     TrainingInterrupted,
     interrupted,
+    run_callbacks,
 )
 from kagdigits.runs.folders import hold_run
 
@@ -27,7 +26,8 @@ from kagdigits.runs.folders import hold_run
 @contextlib.contextmanager
 def stop_on_sigint():
     """While active, the first Ctrl-C stops training after the current batch (raising
-    :class:`TrainingInterrupted` from :class:`RunCheckpoint`); a second one at once."""
+    :class:`TrainingInterrupted` from :class:`~kagdigits.runs.checkpoints.StopOnRequest`); a
+    second one at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -50,16 +50,17 @@ def stop_on_sigint():
 def _with_checkpoint(estimator, run_dir, resume):
     """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
     sub-folder), replacing any run checkpoint it had."""
-    if is_ensemble(estimator):
+    if "member_callbacks" in estimator.get_params(deep=False):  # an ensemble
         return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
+    added = run_callbacks(run_dir, resume)
+    names = {name for name, _ in added}
     callbacks = [cb for cb in (estimator.callbacks or [])
-                 if not (isinstance(cb, tuple) and cb[0] == "run_checkpoint")]
-    checkpoint = RunCheckpoint(run_dir, resume=resume)
-    return estimator.set_params(callbacks=[*callbacks, ("run_checkpoint", checkpoint)])
+                 if not (isinstance(cb, tuple) and cb[0] in names)]
+    return estimator.set_params(callbacks=[*callbacks, *added])
 
 
 def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
-    """Fit ``estimator`` with a :class:`RunCheckpoint` in ``run_dir``; return it.
+    """Fit ``estimator`` with a checkpoint in ``run_dir`` (:func:`run_callbacks`); return it.
 
     With ``resume=True`` it continues from the newest saved epoch and trains only the
     epochs left of ``max_epochs``; an ensemble's members are checkpointed (and
@@ -86,9 +87,8 @@ def restored_seconds(estimator):
     """Seconds the epochs restored by a :class:`RunCheckpoint` took when they ran (the
     ``dur`` of each), summed over an ensemble's members: add them to the time of a
     resumed fit to get the whole training time."""
-    networks = estimator.members_ if is_ensemble(estimator) else [estimator]
     total = 0.0
-    for net in networks:
+    for net in estimator.networks():
         restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
                         getattr(net, "callbacks_", [])), default=0)
         total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])

@@ -42,7 +42,6 @@ from filelock import FileLock, Timeout
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
-from kagdigits.models import is_ensemble
 from kagdigits.models.history import best_score
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
@@ -188,8 +187,7 @@ def best_valid_acc(histories):
 
 
 def _histories(estimator):
-    members = estimator.members_ if is_ensemble(estimator) else [estimator]
-    return [member.history.to_list() for member in members]
+    return [net.history.to_list() for net in estimator.networks()]
 
 
 def _states(run_dir):

@@ -28,7 +28,6 @@ from kagdigits import __version__
 from kagdigits.errors import InputError, KagdigitsError, Param
 from kagdigits.files.atomic import atomic_write, check_target
 from kagdigits.files.demo import demo_arrays
-from kagdigits.models import single_networks
 from kagdigits.models.inputs import to_images
 from kagdigits.runs.persist import model_name
 
@@ -82,7 +81,7 @@ def _networks(estimator, name):
                              "test-time augmentation is random; set tta=0 to export the "
                              "network(s) without it")
     networks = []
-    for member in single_networks(estimator):
+    for member in estimator.networks():
         softmax = (member.predict_nonlinearity == "auto"
                    and isinstance(member.criterion_, torch.nn.CrossEntropyLoss))
         if not softmax:

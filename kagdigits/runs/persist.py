@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from kagdigits.errors import InputError, KagdigitsError
-from kagdigits.models import REGISTRY, is_ensemble, single_networks
+from kagdigits.models import REGISTRY
 from kagdigits.models.params import ParameterError, non_default_params
 from kagdigits.registry import registered_name
 from kagdigits.runs.tensors import read_header, read_tensors, write_tensors
@@ -100,13 +100,11 @@ def save_model(estimator, path, overwrite=False):
         "format": FORMAT, "version": VERSION, "model": name,
         "params": json.dumps(_encode_params(estimator)),
         "classes": json.dumps(np.asarray(getattr(estimator, "classes_", [])).tolist()),
-        "fitted": json.dumps(single_networks(estimator)[0].fitted_inputs()),
+        "fitted": json.dumps(estimator.networks()[0].fitted_inputs()),
         "trained_on": estimator.hardware_summary(),
     }
-    networks = ({f"member{i}.": m.module_ for i, m in enumerate(estimator.members_)}
-                if is_ensemble(estimator) else {"": estimator.module_})
-    tensors = {prefix + k: v for prefix, module in networks.items()
-               for k, v in module.state_dict().items()}
+    tensors = {prefix + k: v for prefix, net in _prefixed(estimator)
+               for k, v in net.module_.state_dict().items()}
     write_tensors(path, tensors, metadata, overwrite=overwrite)
     return Path(path)
 
@@ -186,16 +184,27 @@ def _restore(estimator, classes, fitted):
         estimator.classes_inferred_ = np.asarray(classes)
 
 
-def _load_members(ensemble, tensors, classes, fitted):
-    """Build ``ensemble``'s members and give each its ``member<i>.`` tensors."""
-    ensemble.members_ = ensemble.new_members()
-    for i, member in enumerate(ensemble.members_):
-        prefix = f"member{i}."
-        _restore(member, classes, fitted)
-        member.module_.load_state_dict(
+def _prefixed(estimator):
+    """``(prefix, net)`` for each of ``estimator.networks()``: the prefix of its tensors in a
+    model file, ``""`` for an estimator that is its one network, else ``member<i>.``."""
+    return [("" if net is estimator else f"member{i}.", net)
+            for i, net in enumerate(estimator.networks())]
+
+
+def _load_networks(estimator, tensors, classes, fitted):
+    """Build ``estimator``'s networks (an ensemble: its members, then ``members_``) and give
+    each its tensors."""
+    prefixed = _prefixed(estimator)
+    for prefix, net in prefixed:
+        _restore(net, classes, fitted)
+        net.module_.load_state_dict(
             {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    if len(tensors) != sum(len(m.module_.state_dict()) for m in ensemble.members_):
+    if len(tensors) != sum(len(net.module_.state_dict()) for _, net in prefixed):
         raise ValueError("the file holds tensors of other members")
+    if prefixed[0][0]:  # members of an ensemble
+        estimator.members_ = [net for _, net in prefixed]
+        if classes:
+            estimator.classes_ = np.asarray(classes)
 
 
 def load_model(path, device="auto"):
@@ -233,11 +242,7 @@ def load_model(path, device="auto"):
     try:
         decoded = _check_code_params(path, estimator, _decode_params(path, params))
         estimator.set_params(**decoded, device=device)
-        if is_ensemble(estimator):
-            _load_members(estimator, tensors, classes, fitted)
-        else:
-            _restore(estimator, classes, fitted)
-            estimator.module_.load_state_dict(tensors)
+        _load_networks(estimator, tensors, classes, fitted)
     except (ValueError, TypeError, RuntimeError) as exc:
         if isinstance(exc, ParameterError):
             raise _refuse(path, f"has a bad parameter value ({exc})") from None
@@ -245,8 +250,6 @@ def load_model(path, device="auto"):
             raise
         detail = " ".join(str(exc).split())  # one line
         raise _refuse(path, f"does not match the {name} model ({detail})") from None
-    if classes and is_ensemble(estimator):
-        estimator.classes_ = np.asarray(classes)
     return estimator
 
 

@@ -12,7 +12,7 @@ from skorch.callbacks import Callback
 
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.demo import demo_arrays
-from kagdigits.models import LeNet5Classifier, n_parameters, single_networks
+from kagdigits.models import LeNet5Classifier, n_parameters
 from kagdigits.runs.persist import load_model, model_name, save_model
 from kagdigits.runs.tensors import read_header
 
@@ -73,7 +73,7 @@ def load_served(path, name=None, device="auto", precision="fp32"):
     """
     path = Path(path)
     estimator = load_model(path, device=device)
-    for member in single_networks(estimator):
+    for member in estimator.networks():
         member.set_params(precision=precision)
     kind = model_name(estimator)
     classes = _check_input(path, kind, estimator)

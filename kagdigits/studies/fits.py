@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from kagdigits.models import is_ensemble, n_parameters
-from kagdigits.models.base import index_accuracy
+from kagdigits.models import n_parameters
+from kagdigits.models.callbacks import index_accuracy
 from kagdigits.models.device import resolve_device
 
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
@@ -22,7 +22,7 @@ def with_train_accuracy(estimator):
     (skorch nets; an ensemble is returned as it is)."""
     from skorch.callbacks import EpochScoring
 
-    if is_ensemble(estimator):
+    if estimator.networks() != [estimator]:  # made of several networks
         return estimator
     callbacks = [c for c in estimator.callbacks or [] if not _is_named(c, "train_acc")]
     scoring = EpochScoring(index_accuracy, lower_is_better=False, on_train=True,

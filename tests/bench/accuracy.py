@@ -50,8 +50,7 @@ from skorch.callbacks import Callback
 from kagdigits.cli.args import parse_params
 from kagdigits.files.datasets import load_dataset
 from kagdigits.files.idx import read_idx
-from kagdigits.models import get_model_class, is_ensemble
-from kagdigits.models.ensemble import single_networks
+from kagdigits.models import get_model_class
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 MNIST_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/mnist-train"
@@ -80,7 +79,7 @@ def make_estimator(name, seed, params, cpu_seconds=None):
     estimator.set_params(**params)
     if cpu_seconds is None:
         return estimator
-    if is_ensemble(estimator):  # share the time among members
+    if estimator.networks() != [estimator]:  # an ensemble: share the time among members
         limit = CPUTimeLimit(cpu_seconds / estimator.n_members)
         member_params = {**(estimator.member_params or {}), "callbacks": [("cpu_limit", limit)]}
         return estimator.set_params(member_params=member_params)
@@ -169,7 +168,7 @@ def save_probabilities(folder, name, seed, result, X, y):
     for fold, (estimator, rows) in enumerate(zip(result["estimator"],
                                                  result["indices"]["test"], strict=True)):
         estimator.set_params(tta=0)  # the TTA scorer left its copies set
-        proba = np.stack([net.predict_proba(X[rows]) for net in single_networks(estimator)])
+        proba = np.stack([net.predict_proba(X[rows]) for net in estimator.networks()])
         np.savez_compressed(folder / f"{name}-s{seed}-fold{fold}.npz", proba=proba,
                             y=y[rows], classes=estimator.classes_)
 

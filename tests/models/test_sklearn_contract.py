@@ -29,8 +29,8 @@ from kagdigits.cli.training import set_error
 from kagdigits.errors import InputError
 from kagdigits.files.kaggle_csv import pixel_columns
 from kagdigits.models import REGISTRY, EnsembleClassifier
-from kagdigits.models.base import PRECISIONS
-from kagdigits.models.params import PARAMETERS, ParameterError, make_estimator
+from kagdigits.models.base import PRECISIONS, DigitClassifier
+from kagdigits.models.params import ParameterError, make_estimator
 
 FAST = dict(max_epochs=1, batch_size=32, train_split=None, verbose=0, device="cpu")
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
@@ -256,7 +256,7 @@ def test_the_cli_line_for_a_bad_value():
 
 
 def test_the_table_knows_every_precision():
-    (options,) = PARAMETERS["precision"]
+    (options,) = DigitClassifier._parameter_constraints["precision"]
     assert set(options.values) == {"auto", *PRECISIONS}
 
 

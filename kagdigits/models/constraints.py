@@ -1,0 +1,88 @@
+"""The kinds of value a parameter takes, for the ``_parameter_constraints`` that estimator
+and augmentation classes declare (scikit-learn's shape: ``{name: [kind, ...]}``, a value
+must be of one of the kinds), checked by :func:`kagdigits.models.params.validate_params`.
+
+Each kind has ``accepts(value)`` and a ``str()`` that reads in a message: "expected an
+integer >= 1, got 'abc'". scikit-learn's own constraint objects word their messages
+differently (and are private), so these few are kept here.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Integer:
+    """A whole number (not a bool) of at least ``low``."""
+
+    low: int
+
+    def accepts(self, value):
+        return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and value >= self.low)
+
+    def __str__(self):
+        return f"an integer >= {self.low}"
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite real number (not a bool) between ``low`` and ``high`` (``None``: no bound);
+    ``open`` ends (``"low"``, ``"high"``) exclude the bound itself."""
+
+    low: float
+    high: float | None = None
+    open: tuple = ()
+
+    def accepts(self, value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            return False
+        above = value > self.low if "low" in self.open else value >= self.low
+        below = self.high is None or (value < self.high if "high" in self.open
+                                      else value <= self.high)
+        return math.isfinite(value) and above and below
+
+    def __str__(self):
+        if self.high is None:
+            return f"a number {'>' if 'low' in self.open else '>='} {self.low:g}"
+        left = "(" if "low" in self.open else "["
+        right = ")" if "high" in self.open else "]"
+        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of ``values`` (strings)."""
+
+    values: tuple
+
+    def accepts(self, value):
+        return isinstance(value, str) and value in self.values
+
+    def __str__(self):
+        return "one of " + ", ".join(map(repr, self.values))
+
+
+class _Kind:
+    """Values passing ``test``, described as ``text``."""
+
+    def __init__(self, text, test):
+        self.text, self.test = text, test
+
+    def accepts(self, value):
+        return self.test(value)
+
+    def __str__(self):
+        return self.text
+
+
+BOOLEAN = _Kind("True or False", lambda v: isinstance(v, bool) or type(v).__name__ == "bool_")
+CALLABLE = _Kind("a callable", callable)
+CLASS = _Kind("a class", lambda v: isinstance(v, type))
+NONE = _Kind("None", lambda v: v is None)
+DICT = _Kind("a dict", lambda v: isinstance(v, dict))
+
+
+#: A dropout probability (``module__dropout`` and the like).
+PROBABILITY = Number(0, 1, open=("high",))
