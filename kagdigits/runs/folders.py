@@ -82,10 +82,18 @@ def find_run_dir(run_id, root=RUNS_DIR):
     raise KagdigitsError(f"no run {run_id!r} in {root}/; {hint}")
 
 
+def _release(lock):
+    """Remove the lock file while still holding it (a process that opened it meanwhile finds
+    it unlinked and tries again), then release the lock."""
+    Path(lock.lock_file).unlink(missing_ok=True)
+    lock.release()
+
+
 @contextlib.contextmanager
 def hold_run(run_dir):
-    """Hold the lock of the run in ``run_dir`` while training it; a one-line error when
-    another process holds it. The operating system releases it when the process ends."""
+    """Hold the lock of the run in ``run_dir`` (the file ``.lock`` in it) while training it;
+    a one-line error when another process holds it. The operating system releases it when
+    the process ends, however it ends; the file is removed when the lock is released."""
     lock = FileLock(Path(run_dir) / LOCK, timeout=0)
     try:
         lock.acquire()
@@ -95,11 +103,12 @@ def hold_run(run_dir):
     try:
         yield
     finally:
-        lock.release()
+        _release(lock)
 
 
 def is_running(run_dir):
-    """Whether a process is training the run in ``run_dir`` now (holds its lock)."""
+    """Whether a process is training the run in ``run_dir`` now (holds its lock); the lock
+    file of a process that has ended is removed."""
     path = Path(run_dir) / LOCK
     if not path.is_file():
         return False
@@ -108,7 +117,7 @@ def is_running(run_dir):
         lock.acquire()
     except Timeout:
         return True
-    lock.release()
+    _release(lock)
     return False
 
 

@@ -77,7 +77,7 @@ def test_a_run_being_trained_is_skipped_by_clean_and_finishes(tmp_path, digits, 
         gate.release.set()
         thread.join(120)
     assert not errors and len(clf.history) == 2
-    assert (training / "run.json").is_file() and not is_running(training)
+    assert (training / "run.json").is_file() and not (training / LOCK).exists()
     assert [r.path for r in list_runs(root)] == [training]
 
 
@@ -103,7 +103,7 @@ def test_a_killed_trainer_does_not_hold_its_run_forever(tmp_path, digits, capsys
         assert is_running(run_dir)
         holder.send_signal(signal.SIGKILL)
         holder.wait(30)
-        assert not is_running(run_dir)
+        assert not is_running(run_dir) and not (run_dir / LOCK).exists()
     finally:
         if holder.poll() is None:
             holder.kill()
