@@ -77,3 +77,15 @@ def test_predict_warns_in_python(fitted, digits):
         warnings.simplefilter("error")
         fitted.predict(X)
         fitted.predict_proba(255 - X)  # probabilities are left alone: predict warns
+
+
+def test_an_ensemble_warns_once(digits):
+    from kagdigits import EnsembleClassifier
+
+    X, y = digits
+    ensemble = EnsembleClassifier(member="lenet5", n_members=2, recipe=False, max_epochs=1,
+                                  member_params={"train_split": None}, device="cpu",
+                                  verbose=0).fit(X, y)
+    with pytest.warns(UserWarning, match="rows hold only 0 and 1") as caught:
+        ensemble.predict((X > 127).astype(np.uint8))
+    assert len(caught) == 1
