@@ -35,15 +35,18 @@ def _ensemble_summary(members, train_seconds):
 
 
 def predict_labels(estimator, X, proba=False):
-    """``estimator.predict(X)`` with a progress bar when it takes more than a few seconds
-    (``verbose=2`` for the call, the estimator's own setting restored after it; an
-    ensemble counts its members); with ``proba``, ``(labels, probabilities)``: the labels
-    are those of the highest probabilities, as ``predict``'s."""
+    """``(labels, probabilities)`` of ``X``: ``estimator.predict(X)`` and, with ``proba``,
+    the class probabilities its labels are the highest of (else ``None``), with a progress
+    bar when it takes more than a few seconds (``verbose=2`` for the call, the estimator's
+    own setting restored after it; an ensemble counts its members)."""
+    from kagdigits.models.inputs import warn_if_unlike_training
+
     verbose = estimator.verbose
     estimator.verbose = max(verbose, 2)
     try:
         if not proba:
-            return estimator.predict(X)
+            return estimator.predict(X), None
+        warn_if_unlike_training(X)  # as predict does
         probabilities = estimator.predict_proba(X)
         return estimator.classes_[probabilities.argmax(axis=1)], probabilities
     finally:

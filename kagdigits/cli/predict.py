@@ -44,6 +44,6 @@ def run(args):
               "test digits (data/demo/test.csv), whose labels are known.")
     name = model_name(estimator)
     print(f"Model: {args.load} ({name}); test: {source.test_path} ({len(source.X_test):,} rows)")
-    labels, proba = predict_labels(estimator, source.X_test, proba=True)
+    labels, proba = predict_labels(estimator, source.X_test, proba=args.proba)
     write_and_report(labels, args.out, name, estimator, source,
-                     proba=proba if args.proba else None)
+                     proba=proba)

@@ -53,7 +53,7 @@ def run(args):
     start = time.perf_counter()
     fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
     train_seconds = time.perf_counter() - start + restored_seconds(estimator)
-    labels, proba = predict_labels(estimator, X_test, proba=True)
+    labels, proba = predict_labels(estimator, X_test, proba=args.proba)
     write_and_report(labels, config.out or "submissions", config.model, estimator, source,
                      train_seconds, summary_line(estimator, train_seconds),
-                     proba=proba if args.proba else None)
+                     proba=proba)
