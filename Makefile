@@ -11,17 +11,23 @@ ARGS   ?=
 FILE   ?=
 MSG    ?= kagdigits submission
 
+RUN_ID ?= latest
+
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: install submission submit data test bench lint clean serve docs
+# After Ctrl-C kagdigits says how to continue (exit code 130); make adds no "Error 130".
+CTRL_C_OK := || { rc=$$?; test $$rc -eq 130 && exit 0; exit $$rc; }
+
+.PHONY: install submission resume submit data test bench lint clean serve docs
 
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,serve]"
-	touch $(STAMP)
+	@echo "Installing kagdigits into $(VENV)/ (the first time: a few minutes)..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e ".[dev,serve]"
+	@touch $(STAMP)
 
 install: $(STAMP)
 
@@ -31,18 +37,23 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 submission: $(STAMP)
-	$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
-		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS) $(CTRL_C_OK)
+
+# Continue the newest unfinished `make submission` run (RUN_ID=<run-id>: that one).
+resume: $(STAMP)
+	@$(BIN)/kagdigits submission --resume $(RUN_ID) $(ARGS) $(CTRL_C_OK)
 
 submit: $(STAMP)
-	$(BIN)/kagdigits submit $(FILE) -m "$(MSG)"
+	@$(BIN)/kagdigits submit $(FILE) -m "$(MSG)"
 
 data: $(STAMP)
-	$(BIN)/kagdigits download
+	@$(BIN)/kagdigits download
 
-# The draw-a-digit page and API on http://127.0.0.1:8000/ (ARGS="--load a.kd --port 8001").
+# The draw-a-digit page and API on http://127.0.0.1:8000/ for the newest trained model
+# (runs/*/model.kd or models/*.kd; ARGS="--load a.kd --port 8001" to choose).
 serve: $(STAMP)
-	$(BIN)/kagdigits serve $(ARGS)
+	@$(BIN)/kagdigits serve $(ARGS) $(CTRL_C_OK)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,7 +12,7 @@ from kagdigits.errors import KagdigitsError
 
 BACKENDS = ("local", "dask")
 #: Options not shown in a report's command line.
-HIDDEN = ("command", "run", "debug")
+HIDDEN = ("command", "run", "debug", "dry_run")
 #: Repeatable options: dest -> flag.
 REPEATED = {"params": "--set", "grid": "--param"}
 
@@ -58,8 +58,30 @@ def add_set_argument(parser, what="set an estimator parameter"):
                              "(repeatable)")
 
 
+def add_threads_argument(parser):
+    """--threads N: CPU threads for torch (default: the rule of :mod:`kagdigits.models.threads`)."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads torch computes with (default: the cores free for "
+                             "this process, decided at start; see Troubleshooting)")
+
+
+def add_proba_argument(parser):
+    """--proba: also write the class probabilities beside the submission."""
+    parser.add_argument("--proba", action="store_true",
+                        help="also write the class probabilities beside the submission, as "
+                             "<submission>.proba.csv (ImageId and one column per class), "
+                             "for blending runs")
+
+
+def add_dry_run_argument(parser):
+    """--dry-run: estimate the training time, train nothing."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print how long training would take here (from a few timed "
+                             "steps) and stop; nothing is trained or written")
+
+
 def add_training_arguments(parser):
-    """--model, --epochs, --device, --seed, --set and --resume."""
+    """--model, --epochs, --device, --seed, --set, --resume, --threads and --dry-run."""
     add_model_argument(parser)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="maximum number of epochs (default: the model's own)")
@@ -68,8 +90,11 @@ def add_training_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="random seed, default 0")
     add_set_argument(parser)
     parser.add_argument("--resume", metavar="RUN_ID",
-                        help="continue the interrupted run runs/RUN_ID with the settings it "
-                             "was started with (other options are ignored)")
+                        help="continue the interrupted run runs/RUN_ID (latest: the newest "
+                             "unfinished one) with the settings it was started with (other "
+                             "options but --threads are ignored)")
+    add_threads_argument(parser)
+    add_dry_run_argument(parser)
 
 
 def add_force_argument(parser, what):
@@ -105,6 +130,8 @@ def add_study_arguments(parser):
                              "--scheduler, the number of local workers (default: CPU cores)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="address of a running Dask scheduler (implies --backend dask)")
+    add_threads_argument(parser)
+    add_dry_run_argument(parser)
 
 
 def parse_value(text):
@@ -177,6 +204,25 @@ def build_grid(param_texts, early_stopping=None, patience=5):
             raise KagdigitsError(f"--param {name} is given twice{hint}; give it once")
         grid[name] = values
     return grid
+
+
+def shown_command(rest, make_target=None):
+    """How to type ``kagdigits <rest>`` in this shell: as is when ``kagdigits`` is on the PATH;
+    when it runs from a virtual environment that is not (``make submission`` runs
+    ``.venv/bin/kagdigits``), by its path, after the ``make <make_target> ARGS="..."`` form
+    if one is given (``rest`` then starts with that target's command)."""
+    import shutil
+    import sys
+
+    program = Path(sys.argv[0])
+    on_path = shutil.which("kagdigits")
+    if program.name != "kagdigits" or (on_path and Path(on_path).resolve() == program.resolve()):
+        return f"kagdigits {rest}"
+    direct = f"{program} {rest}"
+    if make_target and Path("Makefile").is_file():
+        arguments = rest.split(" ", 1)[1] if " " in rest else ""
+        return f'make {make_target} ARGS="{arguments}" (or: {direct})'
+    return direct
 
 
 def command_line(args):

@@ -29,7 +29,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kagdigits.cli.studies import run_and_report, study_estimator
+    from kagdigits.cli.studies import print_estimates, run_and_report, study_estimator
     from kagdigits.errors import KagdigitsError
     from kagdigits.studies.compare import compare_study, run_compare
     from kagdigits.studies.data import load_study_data
@@ -44,5 +44,7 @@ def run(args):
     print(f"Data: {data.description}; {len(data.y_train):,} train / {len(data.y_test):,} "
           f"test images. {plural(len(models), 'model')} x {plural(len(seeds), 'seed')} = "
           f"{plural(len(models) * len(seeds), 'fit')}.")
+    if print_estimates(args, estimators, data.X_train, data.y_train, len(seeds)):
+        return 0
     run_and_report(args, data, lambda: run_compare(estimators, seeds, data),
               lambda results, info: compare_study(results, data, info))

@@ -25,12 +25,14 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kagdigits.cli.outcome import summary_line, training_line
+    from kagdigits.cli.outcome import summary_line
     from kagdigits.cli.training import (
         build_estimator,
         check_outputs,
+        data_name,
         fit_in_run,
         load_training_data,
+        print_estimate,
         run_config,
     )
     from kagdigits.runs.fitting import restored_seconds
@@ -45,8 +47,10 @@ def run(args):
     source = load_training_data(config, need_test=False)
     X, y = source.X_train, source.y_train
     print(f"Train: {source.train_path} ({len(X):,} rows)")
-    print(training_line(config.model, estimator))
+    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
     start = time.perf_counter()
-    fit_in_run(config, estimator, X, y, run_dir)
+    fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
     print(summary_line(estimator, time.perf_counter() - start + restored_seconds(estimator)))
     print(save_model(estimator, save, overwrite=args.force))

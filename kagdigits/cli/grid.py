@@ -44,7 +44,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kagdigits.cli.studies import run_and_report, study_estimator
+    from kagdigits.cli.studies import print_estimates, run_and_report, study_estimator
     from kagdigits.errors import KagdigitsError
     from kagdigits.models.params import ParameterError, check_param_names
     from kagdigits.studies.data import load_study_data
@@ -78,6 +78,10 @@ def run(args):
     print(f"Data: {data.description}; the grid uses its {len(data.y_train):,} train images. "
           f"{plural(len(settings), 'setting')} x {plural(len(splits), 'split')} = "
           f"{plural(len(settings) * len(splits), 'fit')}.")
+    X_fit = data.X_train[splits[0][0]]  # the rows one fit trains on (the first split's)
+    if print_estimates(args, {args.model: estimator}, X_fit, data.y_train[splits[0][0]],
+                       len(settings) * len(splits)):
+        return 0
     fixed = ", ".join(args.params + ([f"max_epochs={args.epochs}"] if args.epochs else []))
     extra = {"model": args.model, "folds": args.folds, "seed": args.seed, "fixed": fixed,
              "grid": {name: [display(v) for v in values] for name, values in grid.items()}}

@@ -95,6 +95,10 @@ def main(argv=None):
         return code
 
     try:
+        if getattr(args, "threads", None):
+            from kagdigits.models.threads import threads_for_process
+
+            threads_for_process(args.threads)
         return args.run(args) or 0
     except KagdigitsError as exc:
         code = getattr(exc, "exit_code", 2)

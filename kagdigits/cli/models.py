@@ -9,6 +9,7 @@ $XDG_CACHE_HOME/kagdigits/ (default ~/.cache/kagdigits/), so later calls answer 
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,12 @@ CACHE_NAME = "models.json"
 
 def add_arguments(parser):
     pass
+
+
+def summary(docstring):
+    """A docstring's first paragraph as one line, Sphinx roles (``:data:`X```) as plain text."""
+    paragraph = docstring.strip().split("\n\n", 1)[0]
+    return re.sub(r":\w+:`~?([^`]*)`", r"\1", " ".join(paragraph.split()))
 
 
 def model_rows():
@@ -42,7 +49,7 @@ def model_rows():
             counts = [sum(count_params(m.module(**{**m.get_params_for("module"),
                                                    "in_chans": chans})) for m in members)
                       for chans in (1, 3)]
-        description = cls.__doc__.strip().splitlines()[0]
+        description = summary(cls.__doc__)
         rows.append((members != [estimator], [name, cls.__name__, *counts, description]))
     return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
 

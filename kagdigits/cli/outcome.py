@@ -1,13 +1,6 @@
-"""What the training and predicting commands print about their result: the device line,
-the summary line, predictions with a progress bar, and the submission's copy in a
-Kaggle Notebook."""
-
-
-def training_line(model, estimator):
-    """``Training lenet5 (LeNet5Classifier) on cpu...``: the device ``"auto"`` resolved to."""
-    from kagdigits.models.device import resolve_device
-
-    return f"Training {model} ({type(estimator).__name__}) on {resolve_device(estimator.device)}..."
+"""What the training and predicting commands print about their result: the summary line,
+predictions with a progress bar, the submission (and its probabilities) and its copy in
+a Kaggle Notebook."""
 
 
 def summary_line(estimator, train_seconds):
@@ -41,14 +34,21 @@ def _ensemble_summary(members, train_seconds):
     return "; ".join(parts)
 
 
-def predict_labels(estimator, X):
-    """``estimator.predict(X)`` with a progress bar when it takes more than a few seconds
-    (``verbose=2`` for the call, the estimator's own setting restored after it; an
-    ensemble counts its members)."""
+def predict_labels(estimator, X, proba=False):
+    """``(labels, probabilities)`` of ``X``: ``estimator.predict(X)`` and, with ``proba``,
+    the class probabilities its labels are the highest of (else ``None``), with a progress
+    bar when it takes more than a few seconds (``verbose=2`` for the call, the estimator's
+    own setting restored after it; an ensemble counts its members)."""
+    from kagdigits.models.inputs import warn_if_unlike_training
+
     verbose = estimator.verbose
     estimator.verbose = max(verbose, 2)
     try:
-        return estimator.predict(X)
+        if not proba:
+            return estimator.predict(X), None
+        warn_if_unlike_training(X)  # as predict does
+        probabilities = estimator.predict_proba(X)
+        return estimator.classes_[probabilities.argmax(axis=1)], probabilities
     finally:
         estimator.verbose = verbose
 
@@ -73,19 +73,24 @@ def notebook_line(submission, is_demo):
     return f"Kaggle Notebook: also written as {copy} (the file this notebook submits)"
 
 
-def write_and_report(labels, out, model, estimator, source, train_seconds=None, summary=None):
-    """Write the submission of ``labels`` and its ledger row; print ``summary`` (if any),
-    the demo accuracy (when ``source`` knows the test labels), the Kaggle Notebook copy and,
-    last, the new file's path. Whatever goes wrong once the file exists (Ctrl-C, a ledger or
-    a notebook copy that cannot be written), its path is printed before the error."""
+def write_and_report(labels, out, model, estimator, source, train_seconds=None, summary=None,
+                     proba=None):
+    """Write the submission of ``labels`` and its ledger row, and ``proba`` (if given)
+    beside it (:mod:`kagdigits.files.proba`); print ``summary`` (if any), the demo accuracy
+    (when ``source`` knows the test labels), the Kaggle Notebook copy and, last, the new
+    file's path. Whatever goes wrong once the file exists (Ctrl-C, a ledger or a notebook
+    copy that cannot be written), its path is printed before the error."""
     import numpy as np
 
+    from kagdigits.files.proba import write_proba_csv
     from kagdigits.files.submission import write_submission
     from kagdigits.kaggle.ledger import ledger_path, record_submission
 
     path = write_submission(labels, out, model)
     recorded = False
     try:
+        if proba is not None:
+            print(f"Probabilities: {write_proba_csv(path, proba, estimator.classes_)}")
         record_submission(path, estimator, model=model, train_seconds=train_seconds,
                           data="demo" if source.is_demo else str(source.train_path or ""))
         recorded = True

@@ -10,6 +10,8 @@ runs/<run-id>/model.kd.
 
 from pathlib import Path
 
+from kagdigits.cli.args import add_proba_argument
+
 HELP = "predict test.csv with a saved .kd model; writes submissions/<model>-<timestamp>.csv"
 
 
@@ -23,6 +25,7 @@ def add_arguments(parser):
                         help="auto (CUDA when available), cpu or cuda; default auto")
     parser.add_argument("--out", type=Path, default=Path("submissions"),
                         help="folder for the submission file, default submissions/")
+    add_proba_argument(parser)
 
 
 def run(args):
@@ -41,5 +44,6 @@ def run(args):
               "test digits (data/demo/test.csv), whose labels are known.")
     name = model_name(estimator)
     print(f"Model: {args.load} ({name}); test: {source.test_path} ({len(source.X_test):,} rows)")
-    labels = predict_labels(estimator, source.X_test)
-    write_and_report(labels, args.out, name, estimator, source)
+    labels, proba = predict_labels(estimator, source.X_test, proba=args.proba)
+    write_and_report(labels, args.out, name, estimator, source,
+                     proba=proba)

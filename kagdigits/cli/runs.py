@@ -2,7 +2,8 @@
 
 `kagdigits runs` lists every run: its id, model, start time (UTC), epochs trained (summed
 over an ensemble's members), state (finished: it holds model.kd; unfinished: it can be
-resumed with --resume), size on disk and best validation accuracy.
+resumed with --resume), size on disk, best validation accuracy (none for an ensemble,
+whose members each score their own validation split) and the data it trained on.
 
 `kagdigits runs clean RUN_ID ...` removes the runs named; `--older-than 7d` those started
 more than 7 days ago (units m, h, d, w; 1m at least); `--all` every run. Nothing is removed
@@ -18,7 +19,7 @@ from pathlib import Path
 from kagdigits.cli.args import plural
 
 HELP = "list the training runs in runs/ (model, epochs, state, size) or remove them"
-HEADER = ["run", "model", "started (UTC)", "epochs", "state", "size", "valid_acc"]
+HEADER = ["run", "model", "started (UTC)", "epochs", "state", "size", "valid_acc", "data"]
 
 
 def add_arguments(parser):
@@ -50,7 +51,7 @@ def table_rows(runs):
     """The listing's rows, one per :class:`~kagdigits.runs.folders.RunInfo`."""
     return [[r.path.name, r.model, time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.started)),
              str(r.epochs), r.state, human_size(r.size),
-             "-" if r.valid_acc is None else f"{r.valid_acc:.4f}"] for r in runs]
+             "-" if r.valid_acc is None else f"{r.valid_acc:.4f}", r.data] for r in runs]
 
 
 def selected(args, runs):

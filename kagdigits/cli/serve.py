@@ -3,8 +3,9 @@
 The page (http://127.0.0.1:8000/ by default) reads what you draw with the mouse or a finger,
 or an uploaded image, with every loaded model side by side. The API: POST /predict (an
 image file, or JSON {"pixels": [784 grey levels 0..255]}), GET /models, GET /health; see
-README, "Try a model". Without --load it serves the newest .kd file in models/, and if there
-is none it first trains a LeNet-5 on the demo set and saves it as models/lenet5-demo.kd.
+README, "Try a model". Without --load it serves the newest model trained: a finished run's
+(runs/<run-id>/model.kd, named by its run id) or a .kd file in models/; if there is none it
+first trains a LeNet-5 on the demo set and saves it as models/lenet5-demo.kd.
 Binds 127.0.0.1 unless --host says otherwise, and answers only requests that name it by IP
 address or as localhost or the --host given (add names with --allow-host). Needs the
 serve extra: pip install -e ".[serve]" (make serve installs it).
@@ -29,7 +30,7 @@ def port(text):
 def add_arguments(parser):
     parser.add_argument("--load", type=Path, action="append", default=[], metavar="PATH",
                         help="a .kd model to serve (repeat for several, shown side by side); "
-                             "default: the newest in models/")
+                             "default: the newest in runs/*/model.kd and models/")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on, default 127.0.0.1 (this machine only)")
     parser.add_argument("--port", type=port, default=8000, help="port, default 8000 (0: any free)")
@@ -42,19 +43,42 @@ def add_arguments(parser):
                         help="auto (CUDA when available), cpu or cuda; default auto")
 
 
+def newest_trained(models_dir, runs_dir):
+    """The newest ``.kd`` file in ``models_dir`` or of a finished run in ``runs_dir``, or
+    ``None``."""
+    from kagdigits.serve.models import newest_model
+
+    found = [newest_model(models_dir), *Path(runs_dir).glob("*/model.kd")]
+    return max((p for p in found if p is not None and p.is_file()),
+               key=lambda p: p.stat().st_mtime, default=None)
+
+
+def demo_estimate(device):
+    """The estimate line of the demo LeNet-5 that ``serve`` trains when it has no model."""
+    from kagdigits.files.demo import demo_arrays
+    from kagdigits.models import LeNet5Classifier
+    from kagdigits.models.estimate import estimate_line
+
+    X, y, _, _ = demo_arrays()
+    return estimate_line("lenet5", LeNet5Classifier(device=device), X, y)
+
+
 def _model_paths(args):
-    from kagdigits.serve.models import DEMO_MODEL, MODELS_DIR, newest_model, train_demo_model
+    from kagdigits.runs.folders import RUNS_DIR
+    from kagdigits.serve.models import DEMO_MODEL, MODELS_DIR, train_demo_model
 
     if args.load:
         return args.load
-    newest = newest_model(MODELS_DIR)
+    newest = newest_trained(MODELS_DIR, RUNS_DIR)
     if newest is not None:
-        print(f"No --load given: serving the newest model in {MODELS_DIR}/, {newest}")
+        print(f"No --load given: serving the newest trained model, {newest} (--load PATH "
+              "chooses another)")
         return [newest]
     path = MODELS_DIR / DEMO_MODEL
-    print(f"No --load given and no .kd file in {MODELS_DIR}/: training a LeNet-5 on the demo "
-          f"set (4,000 MNIST digits) first, saved as {path} and served from then on "
-          "(about a minute on a laptop CPU).", flush=True)
+    print(f"No --load given and no model in {RUNS_DIR}/ or {MODELS_DIR}/: training a LeNet-5 "
+          f"on the demo set (4,000 MNIST digits) first, saved as {path} and served from then "
+          "on.", flush=True)
+    print(demo_estimate(args.device), flush=True)
     return [train_demo_model(path, device=args.device)]
 
 

@@ -19,6 +19,24 @@ def study_estimator(args, model, seed=0):
         raise set_error(exc) from None
 
 
+def print_estimates(args, estimators, X, y, fits):
+    """Print how long the study's fits may take here (``fits`` per model in
+    ``estimators``, a dict name -> estimator, on ``X``); with ``--dry-run`` say that
+    nothing is trained. Returns whether to stop (``--dry-run``)."""
+    from kagdigits.models.ensemble import estimated_cost
+    from kagdigits.models.estimate import estimate_line
+
+    for name, estimator in estimators.items():
+        if estimator.networks() != [estimator]:
+            print(f"{estimated_cost(estimator.networks(), X, y=y)} ({fits} such fits)",
+                  flush=True)
+        else:
+            print(estimate_line(name, estimator, X, y, fits=fits), flush=True)
+    if args.dry_run:
+        print("Dry run: nothing trained or written.")
+    return args.dry_run
+
+
 def print_results(folder):
     """Print the result table of the study saved in ``folder``, then where it is; the
     report's path is the last line."""

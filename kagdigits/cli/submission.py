@@ -12,7 +12,7 @@ kagdigits submission --resume <run-id>.
 import time
 from pathlib import Path
 
-from kagdigits.cli.args import add_training_arguments
+from kagdigits.cli.args import add_proba_argument, add_training_arguments
 
 HELP = "train a model and write submissions/<model>-<timestamp>.csv"
 
@@ -24,15 +24,18 @@ def add_arguments(parser):
     parser.add_argument("--out", type=Path,
                         help="folder for the submission file, default submissions/ "
                              "(with --resume: the run's own unless given)")
+    add_proba_argument(parser)
 
 
 def run(args):
-    from kagdigits.cli.outcome import predict_labels, summary_line, training_line, write_and_report
+    from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
     from kagdigits.cli.training import (
         build_estimator,
         check_outputs,
+        data_name,
         fit_in_run,
         load_training_data,
+        print_estimate,
         run_config,
     )
     from kagdigits.runs.fitting import restored_seconds
@@ -44,10 +47,13 @@ def run(args):
     X, y, X_test = source.X_train, source.y_train, source.X_test
     print(f"Train: {source.train_path} ({len(X):,} rows); test: {source.test_path} "
           f"({len(X_test):,} rows)")
-    print(training_line(config.model, estimator))
+    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
     start = time.perf_counter()
-    fit_in_run(config, estimator, X, y, run_dir)
+    fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
     train_seconds = time.perf_counter() - start + restored_seconds(estimator)
-    labels = predict_labels(estimator, X_test)
+    labels, proba = predict_labels(estimator, X_test, proba=args.proba)
     write_and_report(labels, config.out or "submissions", config.model, estimator, source,
-                     train_seconds, summary_line(estimator, train_seconds))
+                     train_seconds, summary_line(estimator, train_seconds),
+                     proba=proba)

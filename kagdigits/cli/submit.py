@@ -24,10 +24,11 @@ def add_arguments(parser):
 def newest_submission(folder):
     """The most recently modified submission CSV in ``folder`` (not the ledger)."""
     from kagdigits.errors import KagdigitsError
+    from kagdigits.files.proba import PROBA_SUFFIX
     from kagdigits.kaggle.ledger import LEDGER_NAME
 
-    files = [p for p in Path(folder).glob("*.csv")
-             if p.name != LEDGER_NAME and not p.name.startswith(".")]
+    files = [p for p in Path(folder).glob("*.csv") if p.name != LEDGER_NAME
+             and not p.name.startswith(".") and not p.name.endswith(PROBA_SUFFIX)]
     if not files:
         raise KagdigitsError(f"no submission files in {folder}/; write one with "
                              "`kagdigits submission` or pass FILE")

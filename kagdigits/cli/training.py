@@ -1,8 +1,33 @@
 """What the training commands (``submission``, ``fit``) share: the run config from the
-command line or from ``--resume``, the estimator it builds, its data, and a checkpointed fit."""
+command line or from ``--resume``, the estimator it builds, its data, the estimate of its
+training time, and a checkpointed fit."""
 
-from kagdigits.cli.args import parse_params
+from kagdigits.cli.args import parse_params, shown_command
 from kagdigits.errors import KagdigitsError
+
+#: ``--resume latest``: the newest unfinished run of the command.
+LATEST = "latest"
+
+
+def latest_run(command):
+    """The folder of the newest unfinished run started by ``kagdigits <command>``."""
+    from kagdigits.runs.folders import RUNS_DIR, read_run_config
+
+    for run in reversed(list_unfinished()):
+        try:
+            if read_run_config(run.path).command == command:
+                return run.path
+        except KagdigitsError:
+            continue
+    raise KagdigitsError(f"no unfinished `kagdigits {command}` run in {RUNS_DIR}/ to resume; "
+                         "`kagdigits runs` lists the runs")
+
+
+def list_unfinished():
+    """The runs in runs/ that can be resumed, oldest first."""
+    from kagdigits.runs.folders import list_runs
+
+    return [run for run in list_runs() if run.state == "unfinished"]
 
 
 def run_config(args, **files):
@@ -17,19 +42,20 @@ def run_config(args, **files):
                            device=args.device, seed=args.seed,
                            **{k: None if v is None else str(v) for k, v in files.items()})
         return config, None
-    run_dir = find_run_dir(args.resume)
+    run_dir = latest_run(args.command) if args.resume == LATEST else find_run_dir(args.resume)
     check_unfinished(run_dir)
     config = read_run_config(run_dir)
     if config.command != args.command:
         raise KagdigitsError(f"run {run_dir.name} was started by `kagdigits {config.command}`"
-                             f"; resume it with: kagdigits {config.command} --resume "
-                             f"{run_dir.name}")
+                             "; resume it with: " + shown_command(
+                                 f"{config.command} --resume {run_dir.name}"))
     for name in ("save", "out"):  # where the results go may change; what trains may not
         if files.get(name) is not None and str(files[name]) != getattr(config, name):
             print(f"Resuming with --{name} {files[name]} (the run started with "
                   f"{getattr(config, name)})")
             setattr(config, name, str(files[name]))
-    shown = {k: v for k, v in vars(config).items() if k != "command"}
+    shown = {k: v for k, v in vars(config).items()
+             if k != "command" and v is not None and v != {}}
     print(f"Resuming run {run_dir} with its saved settings: "
           + ", ".join(f"{k}={v}" for k, v in shown.items()))
     return config, run_dir
@@ -52,13 +78,47 @@ def build_estimator(config, **overrides):
         raise set_error(exc) from None
 
 
-def fit_in_run(config, estimator, X, y, run_dir=None):
+def print_estimate(config, estimator, X, y, dry_run=False):
+    """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
+    when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
+    was trained."""
+    from kagdigits.models.ensemble import estimated_cost
+    from kagdigits.models.estimate import estimate_line
+
+    if estimator.networks() == [estimator]:
+        print(estimate_line(config.model, estimator, X, y), flush=True)
+    elif dry_run:
+        print(estimated_cost(estimator.networks(), X, estimator.n_jobs, y), flush=True)
+    if dry_run:
+        print("Dry run: no run started, nothing trained.")
+
+
+def _saved_nothing(run_dir):
+    """Whether the run folder holds no finished epoch and no trained member."""
+    from kagdigits.runs.checkpoints import MEMBER
+
+    return not any(run_dir.rglob("epoch-[0-9][0-9][0-9][0-9]")) and not any(
+        run_dir.rglob(MEMBER))
+
+
+def data_name(source):
+    """What ``kagdigits runs`` and the ledger call the training data: ``"demo"`` or the
+    train file."""
+    return "demo" if source.is_demo else str(source.train_path)
+
+
+def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
     """Fit with a checkpoint every epoch in ``runs/<run-id>/``; resume when ``run_dir`` is set.
 
-    Ctrl-C raises ``TrainingInterrupted`` whose message says how to resume.
+    ``data`` names the training data for ``kagdigits runs`` (``"demo"`` or the train file).
+    Ctrl-C raises ``TrainingInterrupted`` whose message says how to resume; stopped before
+    a new run saved anything, its folder is removed and the message says so.
     """
+    import shutil
+
     from sklearn.base import clone
 
+    from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
     from kagdigits.runs.folders import (
         check_same_data,
@@ -78,12 +138,22 @@ def fit_in_run(config, estimator, X, y, run_dir=None):
         if estimator.networks() == [estimator]:  # one network (an ensemble: per member)
             print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
     else:
-        run_dir = start_run(config, X, y, hardware)
-    hint = f"resume with: kagdigits {config.command} --resume {run_dir.name}"
+        run_dir = start_run(config, X, y, hardware, source=data)
+    make_target = "submission" if config.command == "submission" else None  # a make target
+    hint = "resume with: " + shown_command(f"{config.command} --resume {run_dir.name}",
+                                           make_target)
     print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
-    fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
+    try:
+        fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
+    except TrainingInterrupted:
+        if resume or not _saved_nothing(run_dir):
+            raise
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise TrainingInterrupted("training stopped by Ctrl-C before the first epoch ended; "
+                                  f"nothing was saved, so its run folder {run_dir} is removed"
+                                  ) from None
     model = finish_run(estimator, run_dir)  # keeps the model, drops the epoch states
-    print(f"Model: {model} (use with: kagdigits predict --load {model})")
+    print(f"Model: {model} (use with: {shown_command(f'predict --load {model}')})")
     return estimator
 
 

@@ -4,7 +4,9 @@ A row holds the file, the model, the parameters that differ from its defaults, t
 best validation accuracy, the training time, the device, the training data ("demo" or
 the train file), the package version and, once uploaded, the Kaggle reference and the
 public score. Every change rewrites the whole file through a temporary file and a
-rename, under a lock, so an interrupted or concurrent run never loses earlier rows.
+rename, under a lock, so an interrupted or concurrent run never loses earlier rows. The
+lock file lives in the temporary folder (:func:`lock_path`), not beside the ledger: a lock
+file stays after its lock is released (deleting it would let two writers lock two files).
 
 The ledger may be edited by hand (in a spreadsheet): every row and column a user added
 is kept as it is, in its place; columns kagdigits needs and the file lacks are added at
@@ -17,9 +19,11 @@ start like a spreadsheet formula (``=``, ``+``, ``-``, ``@``), prefixed with ``'
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +36,13 @@ from kagdigits.kaggle.api import strip_terminal_codes
 LEDGER_NAME = "ledger.csv"
 COLUMNS = ["file", "written_at", "model", "params", "valid_acc", "train_seconds", "device",
            "data", "version", "kaggle_ref", "uploaded_at", "message", "public_score"]
+
+
+def lock_path(path):
+    """The lock file of the ledger at ``path``: in the temporary folder, named after the
+    ledger's absolute path (so each ledger has its own)."""
+    digest = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"kagdigits-ledger-{digest}.lock"
 
 
 def ledger_path(folder="submissions"):
@@ -122,7 +133,7 @@ def editing(path):
     (:func:`safe_cell`). Nothing is written if the block raises.
     """
     path = Path(path)
-    lock = FileLock(path.parent / f".{path.name}.lock")
+    lock = FileLock(lock_path(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()

@@ -39,6 +39,7 @@ from kagdigits.models.params import validate_params
 from kagdigits.models.progress import prediction_progress
 from kagdigits.models.schedules import SCHEDULES
 from kagdigits.models.splits import FallbackValidSplit
+from kagdigits.models.threads import use_threads
 
 #: Optimizers that take ``fused=True`` (one kernel per step on CUDA).
 FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
@@ -121,6 +122,10 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         The :class:`kagdigits.models.augment.Augment` parameters of those copies
         (``None``: :data:`kagdigits.models.augment.TTA_PARAMS`; for clothes, e.g.
         ``{"rotation": 0, "zoom": 0, "shift": 0.05, "flip": 0.5}``).
+    n_threads : "auto", int or None, default="auto"
+        CPU threads torch computes with during ``fit``: ``"auto"`` the cores this process
+        may use that other jobs leave free, decided once per process
+        (:mod:`kagdigits.models.threads`); a number: that many; ``None``: torch's setting.
     callbacks : list or None, default=None
         skorch callbacks added to the built-in ones. A callback doing the job of a
         built-in one replaces it: an ``EarlyStopping`` replaces the built-in early
@@ -171,7 +176,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         "iterator_valid__batch_size": [Integer(1)], "iterator_train__shuffle": [BOOLEAN],
         "criterion__label_smoothing": [Number(0, 1)], "module__num_classes": [Integer(2)],
         "module__in_chans": [Integer(1)], "optimizer__weight_decay": [Number(0)],
-        "optimizer__momentum": [Number(0)],
+        "optimizer__momentum": [Number(0)], "n_threads": [Options(("auto",)), Integer(1), NONE],
     }
 
     def __init__(self, module, *, criterion=torch.nn.CrossEntropyLoss,
@@ -182,7 +187,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
                  iterator_train__shuffle=True, iterator_valid__batch_size=1024,
                  precision="auto", channels_last="auto",
                  compile=False, lr_schedule="exponential", augment=None, ema=None, tta=0,
-                 tta_params=None, **kwargs):
+                 tta_params=None, n_threads="auto", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, device=device,
@@ -200,6 +205,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         self.ema = ema
         self.tta = tta
         self.tta_params = tta_params
+        self.n_threads = n_threads
 
     @property
     def stops_early(self):
@@ -291,8 +297,10 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        threads = use_threads(self.n_threads) if self._device_type() == "cpu" else None
         if self.verbose:
-            print(f"Training on {self.hardware_summary()}.", flush=True)
+            print(f"Training on {self.hardware_summary()}."
+                  f"{f' Threads: {threads}.' if threads else ''}", flush=True)
         fp16 = self._autocast_dtype() is torch.float16
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
 

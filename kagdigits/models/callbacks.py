@@ -10,7 +10,7 @@ import numpy as np
 from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 
 from kagdigits.models.averaging import WeightAverage
-from kagdigits.models.progress import EpochTable
+from kagdigits.models.progress import BatchProgress, EpochTable
 from kagdigits.models.schedules import lr_schedule_callbacks
 
 
@@ -114,6 +114,7 @@ def default_callbacks(net, skorch_defaults):
         callbacks.append(("weight_average", WeightAveraging(net.ema)))
     for name, callback in skorch_defaults:
         if name == "print_log":
+            callbacks.append(("batch_progress", BatchProgress()))
             callback = EpochTable()
         elif name == "valid_acc":
             callback = EpochScoring(index_accuracy, name="valid_acc", lower_is_better=False)

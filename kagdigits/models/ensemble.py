@@ -8,7 +8,6 @@ split). Optional: test-time augmentation and pseudo-labelling.
 """
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
@@ -16,6 +15,7 @@ from skorch.history import History
 
 from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_augment, tta_views
+from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
 from kagdigits.models.inputs import to_images, warn_if_unlike_training
 from kagdigits.models.progress import fit_in_turn, member_progress
 from kagdigits.nets import count_params
@@ -182,7 +182,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         if not todo:
             return members
         if self.verbose:
-            print(estimated_cost([members[i] for i in todo], X, self.n_jobs), flush=True)
+            print(estimated_cost([members[i] for i in todo], X, self.n_jobs, y), flush=True)
         if self.n_jobs is None:
             fit_in_turn([members[i] for i in todo], X, y, self.verbose,
                         finished=lambda k, member: finished(first_index + todo[k], member))
@@ -268,38 +268,22 @@ def _fit(member, X, y):
     return member.fit(X, y)
 
 
-def estimated_cost(members, X, n_jobs=None, steps=3):
+def estimated_cost(members, X, n_jobs=None, y=None):
     """One line: how long training ``members`` on ``X`` one after another may take on this
-    machine, from ``steps`` timed training steps of the first member (at most ``max_epochs``
-    each); with ``n_jobs``, that several train at once."""
-    import time
-
-    probe = clone(members[0]).set_params(callbacks=None).initialize()
-    rows = X[:probe.batch_size]
-    batch = (torch.as_tensor(to_images(rows)).to(probe.device),
-             torch.zeros(len(rows), dtype=torch.int64, device=probe.device))
-    probe.train_step(batch)  # warm-up
-    wait_for_gpu = torch.cuda.synchronize if probe._device_type() == "cuda" else lambda: None
-    wait_for_gpu()  # a GPU runs the steps after they are queued: time until they are done
-    start = time.perf_counter()
-    for _ in range(steps):
-        probe.train_step(batch)
-    wait_for_gpu()
-    per_step = (time.perf_counter() - start) / steps
-    train_rows = len(X) * (0.9 if probe.train_split is not None else 1.0)
-    seconds = sum(np.ceil(train_rows / m.batch_size) * m.max_epochs for m in members) * per_step
+    machine, from training steps timed after a warm-up (:mod:`kagdigits.models.estimate`;
+    each kind of member once; at most ``max_epochs`` each); with ``n_jobs``, that several
+    train at once."""
+    steps = {}
+    for m in members:
+        if type(m) not in steps:
+            steps[type(m)] = time_training_steps(m, X, y)
+    seconds = sum(fit_seconds(m, len(X), steps[type(m)]) for m in members)
     at_once = "" if n_jobs in (None, 1) else f"; n_jobs={n_jobs} trains several at once"
     stops = any(m.stops_early for m in members)
     return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
-            f"{members[0].max_epochs} epochs on {len(X):,} rows, about {_duration(seconds)} "
-            f"one after another on {probe.hardware_summary()}{at_once}"
+            f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
+            f"one after another on {steps[type(members[0])].hardware}{at_once}"
             f"{' (early stopping can end members sooner)' if stops else ''}.")
-
-
-def _duration(seconds):
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def is_ensemble(estimator):

@@ -94,6 +94,11 @@ def to_images(X, shape=None):
             X = X.reshape(len(X), *shape)
         elif width in IMAGE_WIDTHS:
             X = X.reshape(len(X), *IMAGE_WIDTHS[width])
+        elif width - 1 in IMAGE_WIDTHS:
+            raise InputError(
+                f"X has {width} values per row, one more than a {width - 1}-pixel image: is "
+                "the label column still in X? Drop it, e.g. X = train.drop(columns='label') "
+                "and y = train['label']")
         else:
             raise InputError(
                 f"X has {width} feature(s) per row, which is not an image; image networks "

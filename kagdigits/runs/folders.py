@@ -42,6 +42,7 @@ from filelock import FileLock, Timeout
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
+from kagdigits.models import get_model_class
 from kagdigits.models.history import best_score
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
@@ -150,12 +151,13 @@ def data_digest(X, y):
     return digest.hexdigest()
 
 
-def start_run(config, X, y, hardware=None, root="runs"):
+def start_run(config, X, y, hardware=None, root="runs", source=None):
     """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
-    ``X``, ``y`` and ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``)."""
+    ``X``, ``y``, ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``), and
+    ``source``, the data's name for ``kagdigits runs`` (``"demo"`` or the train file)."""
     run_dir = new_run_dir(root, prefix=config.model)
     info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
-            "hardware": hardware}
+            "hardware": hardware, "source": source}
     with atomic_write(run_dir / RUN_INFO) as f:
         json.dump(info, f, indent=1)
     return run_dir
@@ -213,7 +215,7 @@ def finish_run(estimator, run_dir):
     path = save_model(estimator, run_dir / MODEL, overwrite=True)
     histories = _histories(estimator)
     result = {"epochs": sum(len(h) for h in histories), "members": len(histories),
-              "valid_acc": best_valid_acc(histories),
+              "valid_acc": best_valid_acc(histories) if _is_single(estimator) else None,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with atomic_write(run_dir / RESULT, overwrite=True) as f:
         json.dump(result, f, indent=1)
@@ -245,6 +247,7 @@ class RunInfo:
     size: int
     valid_acc: float | None
     is_link: bool = False
+    data: str = "-"
 
 
 def folder_size(path):
@@ -269,15 +272,30 @@ def _unfinished_histories(run_dir):
     return histories
 
 
+def _is_single(estimator):
+    """Whether ``estimator`` is one network (not an ensemble, even of one member)."""
+    return estimator.networks() == [estimator]
+
+
+def _is_ensemble_model(name):
+    try:
+        return not _is_single(get_model_class(name)())
+    except (KagdigitsError, ValueError, TypeError):
+        return False
+
+
 def run_info(run_dir):
     """The :class:`RunInfo` of ``run_dir`` (damaged files count as missing). A symbolic link
-    to a run folder is shown as ``link``, with no size (removing it frees nothing)."""
+    to a run folder is shown as ``link``, with no size (removing it frees nothing). An
+    ensemble has no validation accuracy of its own (each member scores its own split)."""
     run_dir = Path(run_dir)
     if run_dir.is_symlink():
         return RunInfo(run_dir, "?", run_dir.lstat().st_mtime, 0, "link", 0, None, True)
     info = _read_json(run_dir / RUN_INFO) or {}
     config = info.get("config") if isinstance(info, dict) else None
-    model = config.get("model", "?") if isinstance(config, dict) else "?"
+    config = config if isinstance(config, dict) else {}
+    model = config.get("model", "?")
+    data = info.get("source") or config.get("train") or "-" if isinstance(info, dict) else "-"
     result = _read_json(run_dir / RESULT)
     if (run_dir / MODEL).is_file() and isinstance(result, dict):
         epochs, state, valid_acc = result.get("epochs", 0), "finished", result.get("valid_acc")
@@ -287,9 +305,12 @@ def run_info(run_dir):
         state = "unfinished" if epochs else "no epoch saved"
     if is_running(run_dir):
         state = "training"
+    if any(run_dir.glob("member-[0-9][0-9]")) or _is_ensemble_model(model):
+        valid_acc = None
     started = (run_dir / RUN_INFO).stat().st_mtime if (run_dir / RUN_INFO).exists() \
         else run_dir.stat().st_mtime
-    return RunInfo(run_dir, model, started, epochs, state, folder_size(run_dir), valid_acc)
+    return RunInfo(run_dir, model, started, epochs, state, folder_size(run_dir), valid_acc,
+                   data=str(data))
 
 
 def list_runs(root=RUNS_DIR):

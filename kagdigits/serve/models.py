@@ -90,10 +90,12 @@ def load_served(path, name=None, device="auto", precision="fp32"):
 
 
 def load_all(paths, device="auto", precision="fp32"):
-    """:class:`ServedModel` s of ``paths``, named by their stems (``-2``, ``-3`` on a clash)."""
+    """:class:`ServedModel` s of ``paths``, named by their stems, a run's ``model.kd`` by its
+    run id (``-2``, ``-3`` on a clash)."""
     served, seen = [], {}
     for path in paths:
-        stem = Path(path).stem
+        path = Path(path)
+        stem = path.parent.name if path.name == "model.kd" and path.parent.name else path.stem
         seen[stem] = seen.get(stem, 0) + 1
         served.append(load_served(path, stem if seen[stem] == 1 else f"{stem}-{seen[stem]}",
                                   device, precision))

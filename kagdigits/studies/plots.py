@@ -31,6 +31,21 @@ def integer_epochs(ax, epochs, most=12):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+#: Said under the curves when a model's train loss ends above its validation loss.
+TRAIN_ABOVE_VALID = ("\ntrain loss above valid loss is expected with augmentation or label "
+                     "smoothing: train is scored on distorted images and smoothed targets, "
+                     "valid on plain ones")
+
+
+def train_above_valid(history):
+    """Whether some model's mean train loss is above its valid loss at its last epoch."""
+    if not {"train_loss", "valid_loss"} <= set(history.columns):
+        return False
+    last = history.groupby(["model", "epoch"])[["train_loss", "valid_loss"]].mean().dropna()
+    last = last.groupby(level="model").tail(1)
+    return bool((last["train_loss"] > last["valid_loss"]).any())
+
+
 def plot_curves(history, path):
     """Per-epoch train/valid loss and accuracy of every model: mean over seeds, min–max band.
 
@@ -69,26 +84,33 @@ def plot_curves(history, path):
              else f"each model's seeds ({n_seeds.min()}–{n_seeds.max()})")
     fig.suptitle(f"Training curves: mean over {seeds}, "
                  f"{'bars' if len(epochs) == 1 else 'band'}: min–max over seeds\n"
-                 "(train: the training batches during the epoch; valid: the validation split)",
-                 fontsize=11)
+                 "(train: the training batches during the epoch; valid: the validation split)"
+                 f"{TRAIN_ABOVE_VALID if train_above_valid(history) else ''}", fontsize=11)
     return save_png(fig, path)
 
 
 def plot_confusion(labels, predicted, title, path, n_classes=10):
-    """Confusion matrix (counts) of ``predicted`` against the true ``labels``."""
+    """Confusion matrix (counts) of ``predicted`` against the true ``labels``. The colours
+    scale over the mistakes (off the diagonal), so that they stand out; the diagonal's
+    correct counts are written on a grey background."""
     from sklearn.metrics import confusion_matrix
 
     matrix = confusion_matrix(labels, predicted, labels=np.arange(n_classes))
+    mistakes = np.where(np.eye(n_classes, dtype=bool), np.nan, matrix)
+    top = max(np.nanmax(mistakes), 1) if n_classes > 1 else 1
     fig = Figure(figsize=(7.5, 6.5), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(matrix, cmap="Blues")
-    threshold = matrix.max() / 2
+    ax.imshow(np.where(np.isnan(mistakes), 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)
+    image = ax.imshow(mistakes, cmap="Reds", vmin=0, vmax=top)
     for (row, column), count in np.ndenumerate(matrix):
-        color = "white" if count > threshold else ("0.6" if count == 0 else "black")
-        ax.text(column, row, count, ha="center", va="center", fontsize=9, color=color)
+        mistake = row != column
+        color = ("white" if mistake and count > top / 2 else
+                 "0.6" if count == 0 else "black")
+        ax.text(column, row, count, ha="center", va="center", fontsize=9, color=color,
+                fontweight="normal" if mistake else "bold")
     ax.set(xticks=range(n_classes), yticks=range(n_classes), xlabel="predicted label",
            ylabel="true label", title=title)
-    fig.colorbar(image, ax=ax, label="test images")
+    fig.colorbar(image, ax=ax, label="mistakes (off the diagonal; the diagonal: correct)")
     return save_png(fig, path)
 
 

@@ -182,7 +182,7 @@ def test_submission_ledger_params_hold_only_what_the_user_set(tiny_kaggle_files,
     assert code == 0
     [row] = read_ledger("subs/ledger.csv")
     assert json.loads(row["params"]) == {"max_epochs": 1, "random_state": 3}
-    assert "Training lenet5 (LeNet5Classifier) on cpu..." in out or "on cuda" in out
+    assert "Estimate: lenet5, up to 1 epoch on 200 rows: about " in out
 
 
 def write_unfinished_run(root, name, epochs, age_days):
@@ -206,9 +206,9 @@ def test_runs_lists_and_cleans_run_folders(tmp_path, capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "runs")
     header, first, second, total = out.strip().splitlines()
     assert header.split() == ["run", "model", "started", "(UTC)", "epochs", "state", "size",
-                              "valid_acc"]
+                              "valid_acc", "data"]
     assert first.split()[:2] == [old.name, "mlp"] and first.split()[4:6] == ["3", "unfinished"]
-    assert first.split()[-1] == "0.7000" and second.split()[0] == new.name
+    assert first.split()[-2:] == ["0.7000", "-"] and second.split()[0] == new.name
     assert total.startswith("2 runs, ")
 
     code, _, err = run_cli(capsys, "runs", "clean")

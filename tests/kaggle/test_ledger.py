@@ -66,8 +66,7 @@ def test_interrupted_write_keeps_the_old_file(ledger):
         rows.append({"file": "c.csv", "model": Unprintable()})  # fails mid-write
 
     assert ledger.read_bytes() == before
-    assert sorted(p.name for p in ledger.parent.iterdir()) == [".ledger.csv.lock",
-                                                               "ledger.csv"]
+    assert sorted(p.name for p in ledger.parent.iterdir()) == ["ledger.csv"]  # no lock file
 
 
 def test_unknown_columns_are_kept(ledger):

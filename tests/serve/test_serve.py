@@ -306,7 +306,7 @@ def test_the_command_serves_the_newest_model_in_models(tmp_path, tiny_kd):
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = [process.stdout.readline(), process.stdout.readline()]
-        assert "serving the newest model in models/, models/lenet5.kd" in lines[0]
+        assert "serving the newest trained model, models/lenet5.kd" in lines[0]
         url = lines[1].split(" at ")[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         assert call(url + "health") == (200, {"status": "ok", "models": 1})
