@@ -9,7 +9,6 @@ keeps the checkpoints, writes no submission and prints the command that continue
 kagdigits submission --resume <run-id>.
 """
 
-import time
 from pathlib import Path
 
 from kagdigits.cli.args import add_proba_argument, add_training_arguments
@@ -29,31 +28,13 @@ def add_arguments(parser):
 
 def run(args):
     from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
-    from kagdigits.cli.training import (
-        build_estimator,
-        check_outputs,
-        data_name,
-        fit_in_run,
-        load_training_data,
-        print_estimate,
-        run_config,
-    )
-    from kagdigits.runs.fitting import restored_seconds
+    from kagdigits.cli.training import train
 
-    config, run_dir = run_config(args, train=args.train, test=args.test, out=args.out)
-    check_outputs(config)
-    estimator = build_estimator(config)
-    source = load_training_data(config)
-    X, y, X_test = source.X_train, source.y_train, source.X_test
-    print(f"Train: {source.train_path} ({len(X):,} rows); test: {source.test_path} "
-          f"({len(X_test):,} rows)")
-    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
-    if args.dry_run:
+    trained = train(args, train=args.train, test=args.test, out=args.out)
+    if trained is None:  # --dry-run
         return 0
-    start = time.perf_counter()
-    fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
-    train_seconds = time.perf_counter() - start + restored_seconds(estimator)
-    labels, proba = predict_labels(estimator, X_test, proba=args.proba)
+    config, estimator, source, train_seconds = trained
+    labels, proba = predict_labels(estimator, source.X_test, proba=args.proba)
     write_and_report(labels, config.out or "submissions", config.model, estimator, source,
                      train_seconds, summary_line(estimator, train_seconds),
                      proba=proba)

@@ -185,15 +185,59 @@ def check_submission_out(out):
     read_ledger(ledger_path(out))  # a ledger it could not update is refused now
 
 
-def check_outputs(config):
+def check_outputs(config, force=False):
     """Before training: the run's outputs can be written (a submission's folder and its
-    ledger, a ``--save`` file's folder)."""
+    ledger, a ``--save`` file's folder; an existing ``--save`` file only with ``force``)."""
     from pathlib import Path
 
     if config.command == "submission":
         check_submission_out(config.out or "submissions")
     if config.save:
+        if Path(config.save).exists() and not force:
+            raise KagdigitsError(f"{config.save} already exists; choose another name or "
+                                 "pass --force")
         check_writable(Path(config.save).parent, f"the model to {config.save}")
+
+
+def train(args, need_test=True, **files):
+    """What ``fit`` and ``submission`` do before their own ending: the run's config (new,
+    or the saved one with ``--resume``), its outputs checked, the estimator and its data,
+    the estimate of the training time, then the fit checkpointed in ``runs/<run-id>/``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The command's arguments (``--force``, where the command has it, allows replacing
+        the ``--save`` file).
+    need_test : bool, default=True
+        Whether the command reads a test file too.
+    **files
+        The files the command reads and writes (``train=``, ``test=``, ``save=``, ``out=``).
+
+    Returns
+    -------
+    tuple or None
+        ``(config, estimator, source, train_seconds)``: the fitted estimator, its data
+        (:class:`~kagdigits.files.sources.Source`) and its training time, the epochs a
+        ``--resume`` restored included; ``None`` with ``--dry-run`` (nothing trained).
+    """
+    import time
+
+    from kagdigits.runs.fitting import restored_seconds
+
+    config, run_dir = run_config(args, **files)
+    check_outputs(config, force=getattr(args, "force", False))
+    estimator = build_estimator(config)
+    source = load_training_data(config, need_test=need_test)
+    X, y = source.X_train, source.y_train
+    test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
+    print(f"Train: {source.train_path} ({len(X):,} rows){test}")
+    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    if args.dry_run:
+        return None
+    start = time.perf_counter()
+    fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
+    return config, estimator, source, time.perf_counter() - start + restored_seconds(estimator)
 
 
 def check_same_shape(source):
