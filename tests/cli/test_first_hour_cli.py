@@ -259,6 +259,13 @@ def test_serve_without_load_takes_the_newest_run(two_runs, tmp_path):
     assert newest_trained(tmp_path / "models", root / "runs") == older
 
 
+def test_serve_estimates_the_demo_model_it_trains_when_it_has_none():
+    from kagdigits.cli.serve import demo_estimate
+
+    assert re.match(r"Estimate: lenet5, up to \d+ epochs on 4,000 rows: about [\d.]+ (s|min) on ",
+                    demo_estimate("cpu"))
+
+
 # --- "Missing": probabilities beside a submission ------------------------------------------
 
 
