@@ -29,7 +29,8 @@ def needs_batch_values(callbacks):
 
 def restored_epochs(net):
     """The epochs a checkpoint callback of ``net`` restored (its ``resumed_epochs_``; 0 if none)."""
-    return max((getattr(cb, "resumed_epochs_", 0) for _, cb in net.callbacks_), default=0)
+    return max((getattr(cb, "resumed_epochs_", 0) for _, cb in getattr(net, "callbacks_", [])),
+               default=0)
 
 
 class EpochBudget(Callback):

@@ -7,6 +7,7 @@ model with its parameters checked before any training."""
 import difflib
 import inspect
 
+import torch
 from sklearn.base import clone
 
 from kagdigits.errors import InputError, choose
@@ -149,15 +150,18 @@ def make_estimator(model, params=None, **fixed):
     **fixed
         Constructor arguments, e.g. ``device="cpu", random_state=3``.
 
-    Bad values raise :class:`ParameterError` here, from a trial ``initialize()`` of a
-    CPU copy, before any data are read.
+    Bad values raise :class:`ParameterError` here, before any data are read: from
+    :func:`validate_params` and from what the parts they configure check themselves (the
+    network's options, the augmentation, the schedule), through an ``initialize()`` of a
+    copy on torch's ``meta`` device (shapes only: no memory, no weight initialisation).
     """
     estimator = get_model_class(model)(**fixed)
     params = dict(params or {})
     check_param_names(estimator, params, model)
     try:
         estimator.set_params(**params)
-        clone(estimator).set_params(device="cpu").initialize()
+        with torch.device("meta"):
+            clone(estimator).set_params(device="meta").initialize()
     except ParameterError:
         raise
     except (ValueError, TypeError) as exc:

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from kagdigits.models.callbacks import restored_epochs
 from kagdigits.runs.checkpoints import (
     STOP,
     CheckpointSaveError,
@@ -89,7 +90,5 @@ def restored_seconds(estimator):
     resumed fit to get the whole training time."""
     total = 0.0
     for net in estimator.networks():
-        restored = max((getattr(cb, "resumed_epochs_", 0) for _, cb in
-                        getattr(net, "callbacks_", [])), default=0)
-        total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored])
+        total += sum(epoch.get("dur", 0.0) for epoch in net.history[:restored_epochs(net)])
     return total
