@@ -82,7 +82,7 @@ def main(argv=None):
 
     Errors a user can cause print one line (``--debug``: the traceback) and give a
     non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or
-    running out of memory, 130 for Ctrl-C.
+    running out of memory (numpy's ``MemoryError`` or torch's), 130 for Ctrl-C.
     """
     args = build_parser().parse_args(argv)
     warnings.formatwarning = warning_line
@@ -107,13 +107,13 @@ def main(argv=None):
         return fail("interrupted", 130)
     except OSError as exc:
         return fail(f"error: {exc} (check the path, its permissions and free disk space)", 1)
-    except MemoryError:
-        return fail("error: out of memory; use less data or a machine with more memory", 1)
-    except RuntimeError as exc:  # torch's allocation failures
-        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
+    except (MemoryError, RuntimeError) as exc:  # numpy's and torch's allocation failures
+        text = str(exc) or type(exc).__name__
+        if not isinstance(exc, MemoryError) and not any(
+                words in text for words in ("out of memory", "can't allocate memory")):
             raise
-        gpu = "GPU " if "CUDA" in str(exc) else ""
-        return fail(f"error: out of {gpu}memory ({str(exc).splitlines()[0][:160]}); lower the "
+        gpu = "GPU " if "CUDA" in text else ""
+        return fail(f"error: out of {gpu}memory ({text.splitlines()[0][:160]}); lower the "
                     "batch size (e.g. --set batch_size=32) or use a smaller model", 1)
 
 

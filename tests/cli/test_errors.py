@@ -165,3 +165,14 @@ def test_library_errors_keep_their_params(tmp_path):
     again = pickle.loads(pickle.dumps(info.value))  # from a joblib or Dask worker
     assert again.parts == info.value.parts and str(again) == str(info.value)
     assert isinstance(again, FileExistsError) and again.errno is None
+
+
+@pytest.mark.parametrize("error, shown", [
+    (MemoryError("Unable to allocate 7.28 TiB for an array"), "out of memory (Unable to allocate"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+                  "memory: you tried to allocate 4000 bytes"), "out of memory ([enforce fail"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore"), "out of GPU memory (CUDA"),
+])
+def test_numpys_and_torchs_allocation_failures_are_one_line(monkeypatch, capsys, error, shown):
+    code, err = fails_with(monkeypatch, capsys, error)
+    assert code == 1 and shown in err and err.endswith("or use a smaller model")
