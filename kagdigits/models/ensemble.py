@@ -8,6 +8,7 @@ split). Optional: test-time augmentation and pseudo-labelling.
 """
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
@@ -17,7 +18,15 @@ from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_augment, tta_views
 from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
 from kagdigits.models.inputs import to_images, warn_if_unlike_training
-from kagdigits.models.progress import fit_in_turn, member_progress
+from kagdigits.models.progress import fit_in_turn, member_progress, member_summary
+from kagdigits.models.stacking import (
+    chunks,
+    fit_stack,
+    predicts_stacked,
+    stack_key,
+    stack_size_for,
+    stacked_proba,
+)
 from kagdigits.nets import count_params
 from kagdigits.registry import get_model_class, register_model
 
@@ -57,10 +66,22 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     max_epochs : int or None, default=None
         The members' ``max_epochs`` (``None``: the recipe's 45, or each model's own).
     n_jobs : int or None, default=None
-        Members trained at once by joblib (``None``: one at a time in this process; -1:
-        one per CPU core). Inside ``joblib.parallel_config(backend="dask")`` they train
-        on Dask workers. Each member's fit is seeded by its ``random_state``, so the
-        members equal those of a sequential run.
+        Stacks (or, with ``stack_size=None``, members) trained at once by joblib
+        (``None``: one at a time in this process; -1: one per CPU core), each in its own
+        worker: the members of one architecture are cut into ``n_jobs`` stacks. Inside
+        ``joblib.parallel_config(backend="dask")`` they train on Dask workers, with the
+        same results as here.
+    stack_size : int, "auto" or None, default="auto"
+        Members of one architecture (same model and network settings) train as one
+        stacked network in one process (:mod:`kagdigits.models.stacking`), each with
+        its own weights, optimizer, batch order, augmentation and held-out rows, and
+        predict in one pass. A stack holds at most ``stack_size`` members and at most
+        as many as fit in memory (half the free GPU memory, or half the host's available
+        memory, over a per-member estimate: weights x 6 and a batch's activations x 3);
+        ``"auto"``: only that bound. ``None``: members train one at a time as separate
+        estimators (as before 2026-12; each member then equals a lone fit bit for bit).
+        Members that cannot be stacked (``compile``, fp16, a custom iterator or loss,
+        ``tta`` of their own) train alone either way.
     device : str, default="auto"
         The members' device.
     random_state : int, default=0
@@ -83,19 +104,19 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         lot. Risk: confident mistakes become training labels and get reinforced,
         and validation accuracy becomes optimistic since pseudo-labelled rows land
         in the validation splits; check the gain on held-out labelled data.
-    member_callbacks : callable or None, default=None
+    member_callbacks : callable, MemberCallbacks or None, default=None
         ``member_callbacks(index)`` returns a list of ``(name, callback)`` added to the
         callbacks of member ``index`` (0-based, counting on through the second round
         of pseudo-labelling); e.g. a checkpoint per member
         (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
-        When it also has ``finished(index, member)``, each trained member is handed to
-        it in this process, however far away it trained (joblib, Dask workers), and
-        ``restored(index, member)`` filling in ``member`` (unfitted) and returning it
-        skips training it (``None``: train it).
+        A :class:`MemberCallbacks` also gets each trained member handed to its
+        ``finished(index, member)`` in this process, however far away it trained
+        (joblib, Dask workers), and skips training a member its
+        ``restored(index, member)`` fills in and returns.
     verbose : int, default=1
-        1: a progress bar over the members (with the training member's epoch) and a line
-        per finished member; 2: also the members' epoch tables and a bar over the members
-        while predicting; 0: silent.
+        1: a progress bar over the members (with the training member's epoch), or over a
+        stack's epochs, and a line per finished member; 2: also the members' epoch tables
+        and a bar over the members while predicting; 0: silent.
 
     Attributes
     ----------
@@ -108,14 +129,16 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, member="kagglecnn", n_members=15, member_params=None, recipe=True,
-                 max_epochs=None, n_jobs=None, device="auto", random_state=0, tta=0,
-                 tta_params=None, pseudo_threshold=None, member_callbacks=None, verbose=1):
+                 max_epochs=None, n_jobs=None, stack_size="auto", device="auto",
+                 random_state=0, tta=0, tta_params=None, pseudo_threshold=None,
+                 member_callbacks=None, verbose=1):
         self.member = member
         self.n_members = n_members
         self.member_params = member_params
         self.recipe = recipe
         self.max_epochs = max_epochs
         self.n_jobs = n_jobs
+        self.stack_size = stack_size
         self.device = device
         self.random_state = random_state
         self.tta = tta
@@ -169,32 +192,71 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_members(self, X, y, first_index=0):
         """The trained members: those ``member_callbacks`` restores, the others trained
-        here one at a time, or ``n_jobs`` at once; each handed back to it when done."""
+        here (stacked, or one at a time), or ``n_jobs`` stacks at once; each handed back
+        to ``member_callbacks.finished`` when done."""
         members = self.new_members(first_index)
         store = self.member_callbacks
-        restored = getattr(store, "restored", lambda index, member: None)
-        finished = getattr(store, "finished", lambda index, member: None)
+        if not isinstance(store, MemberCallbacks):
+            store = MemberCallbacks()  # a plain callable: nothing to restore or hand back
         todo = [i for i, member in enumerate(members)  # restored() fills in member
-                if restored(first_index + i, member) is None]
+                if store.restored(first_index + i, member) is None]
         if self.verbose and len(todo) < len(members):
             print(f"Resuming: {len(members) - len(todo)} of {len(members)} members were "
                   f"trained already; training the other {len(todo)}.", flush=True)
         if not todo:
             return members
+        groups = self._groups(members, todo, X)
         if self.verbose:
-            print(estimated_cost([members[i] for i in todo], X, self.n_jobs, y), flush=True)
-        if self.n_jobs is None:
+            position = {i: k for k, i in enumerate(todo)}
+            stacks = [[position[i] for i in group] for stacked, group in groups if stacked]
+            print(estimated_cost([members[i] for i in todo], X, self.n_jobs, y, stacks),
+                  flush=True)
+        if self.n_jobs is None and not any(stacked for stacked, _ in groups):
             fit_in_turn([members[i] for i in todo], X, y, self.verbose,
-                        finished=lambda k, member: finished(first_index + todo[k], member))
+                        finished=lambda k, member: store.finished(first_index + todo[k],
+                                                                  member))
             return members
-        from joblib import Parallel, delayed
-
-        fits = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(_fit)(members[i], X, y) for i in todo)
-        for i, member in zip(todo, fits, strict=True):  # in order, as each comes back
-            members[i] = member
-            finished(first_index + i, member)
+        if self.n_jobs is None:
+            fits = (_fit_group([members[i] for i in group], stacked, X, y, self.verbose)
+                    for stacked, group in groups)
+        else:
+            fits = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                delayed(_fit_group)([members[i] for i in group], stacked, X, y, self.verbose)
+                for stacked, group in groups)
+        for (_, group), fitted in zip(groups, fits, strict=True):  # in order, as each comes back
+            for i, member in zip(group, fitted, strict=True):
+                members[i] = member
+                store.finished(first_index + i, member)
+                if self.verbose:
+                    seconds = sum(row.get("dur", 0.0) for row in member.history)
+                    print(member_summary(i + 1, len(members), member, seconds), flush=True)
         return members
+
+    def _groups(self, members, todo, X):
+        """The positions in ``todo`` cut into what trains together, as ``(stacked,
+        positions)``: stacks of members with one
+        :func:`~kagdigits.models.stacking.stack_key` (at most ``stack_size`` and what
+        fits in memory; ``n_jobs`` of them per key), and the others one by one, not
+        stacked (all of them with ``stack_size=None``)."""
+        if self.stack_size is None:
+            return [(False, [i]) for i in todo]
+        if self.stack_size != "auto" and (not isinstance(self.stack_size, int | np.integer)
+                                          or self.stack_size < 1):
+            raise InputError(f"stack_size must be a whole number >= 1, 'auto' or None, got "
+                             f"{self.stack_size!r}")
+        by_key = {}
+        for i in todo:
+            by_key.setdefault(stack_key(members[i]) or ("alone", i), []).append(i)
+        parts = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
+        limit = None if self.stack_size == "auto" else int(self.stack_size)
+        groups = []
+        for key, positions in by_key.items():
+            if key[0] == "alone":
+                groups.append((False, positions))
+                continue
+            size = stack_size_for(members[positions[0]], X, limit)
+            groups.extend((True, chunk) for chunk in chunks(positions, size, parts))
+        return sorted(groups, key=lambda group: group[1])
 
     def fit(self, X, y):
         """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
@@ -234,11 +296,25 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return members[0].hardware_summary()
 
     def predict_proba(self, X):
-        """The mean of the members' class probabilities (over the TTA copies too)."""
+        """The mean of the members' class probabilities (over the TTA copies too).
+
+        Members that can be stacked (and ``stack_size`` not ``None``) predict in one pass:
+        ``X`` is checked and copied to the device once, and every batch goes through all
+        members (:func:`kagdigits.models.stacking.stacked_proba`)."""
         check_is_fitted(self, "members_")
-        X = to_images(X)
+        one_pass = self.stack_size is not None and predicts_stacked(self.members_)
+        if one_pass:
+            lead = self.members_[0]
+            X = lead._network_input(lead._checked_array(X, reset=False), reset=False)
+        else:
+            X = to_images(X)
         total, count = 0, 0
         views = tta_views(X, self.tta, self.tta_params, self.random_state)
+        if one_pass:
+            for view in views:
+                total = total + stacked_proba(self.members_, view)
+                count += len(self.members_)
+            return total / count
         pairs = ((view, member) for view in views for member in self.members_)
         n_pairs = (1 + (self.tta or 0)) * len(self.members_)
         for view, member in member_progress(pairs, n_pairs, self.verbose):
@@ -264,25 +340,63 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     history_ = history
 
 
-def _fit(member, X, y):
-    return member.fit(X, y)
+def _fit_group(members, stacked, X, y, verbose):
+    """Train ``members``: one stack, or (``stacked=False``) one member alone; return them."""
+    if not stacked:
+        return [member.fit(X, y) for member in members]
+    for member in members:
+        member.set_params(verbose=max(verbose - 1, 0))
+    return fit_stack(members, X, y, verbose=verbose)
 
 
-def estimated_cost(members, X, n_jobs=None, y=None):
+class MemberCallbacks:
+    """What ``member_callbacks`` may be: a callable ``(index) -> [(name, callback), ...]``
+    adding callbacks to member ``index`` (0-based, counting on through pseudo-labelling's
+    second round), and, as an instance of this class, a store of trained members.
+
+    Subclass it and override what you need (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`
+    checkpoints every member and resumes an interrupted ensemble).
+    """
+
+    def __call__(self, index):
+        """``(name, callback)`` pairs added to member ``index``'s callbacks (none here)."""
+        return []
+
+    def restored(self, index, member):
+        """``member`` (unfitted) filled in with a trained state to skip training it, or
+        ``None`` to train it (here: always)."""
+        return None
+
+    def finished(self, index, member):
+        """Called in this process with each trained ``member``, wherever it trained
+        (joblib, Dask workers); here: nothing."""
+
+
+def estimated_cost(members, X, n_jobs=None, y=None, stacks=()):
     """One line: how long training ``members`` on ``X`` one after another may take on this
     machine, from training steps timed after a warm-up (:mod:`kagdigits.models.estimate`;
     each kind of member once; at most ``max_epochs`` each); with ``n_jobs``, that several
-    train at once."""
+    train at once. ``stacks``: lists of positions in ``members`` trained as one stack each,
+    timed as stacked steps (each kind and size of stack once)."""
+    stacked = {i for stack in stacks for i in stack}
     steps = {}
-    for m in members:
-        if type(m) not in steps:
+    for i, m in enumerate(members):
+        if i not in stacked and type(m) not in steps:
             steps[type(m)] = time_training_steps(m, X, y)
-    seconds = sum(fit_seconds(m, len(X), steps[type(m)]) for m in members)
+    seconds = sum(fit_seconds(m, len(X), steps[type(m)]) for i, m in enumerate(members)
+                  if i not in stacked)
+    for stack in stacks:
+        key = (stack_key(members[stack[0]]), len(stack))
+        if key not in steps:
+            steps[key] = time_training_steps([members[i] for i in stack], X, y)
+        seconds += max(fit_seconds(members[i], len(X), steps[key]) for i in stack)
     at_once = "" if n_jobs in (None, 1) else f"; n_jobs={n_jobs} trains several at once"
     stops = any(m.stops_early for m in members)
+    way = ("one after another" if not stacks else "as one stack" if len(stacks) == 1
+           else f"in {len(stacks)} stacks one after another")
     return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
             f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
-            f"one after another on {steps[type(members[0])].hardware}{at_once}"
+            f"{way} on {next(iter(steps.values())).hardware}{at_once}"
             f"{' (early stopping can end members sooner)' if stops else ''}.")
 
 

@@ -39,6 +39,7 @@ from skorch.history import History
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_dir, atomic_write
+from kagdigits.models.ensemble import MemberCallbacks
 from kagdigits.runs.folders import (
     BEST,
     latest_epoch_dir,
@@ -297,7 +298,7 @@ def _damaged(path, exc):
                            f"{path.parent} to resume from nothing")
 
 
-class MemberCheckpoints:
+class MemberCheckpoints(MemberCallbacks):
     """An ensemble's ``member_callbacks``: a :class:`RunCheckpoint` for member ``i`` in
     ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``.
 

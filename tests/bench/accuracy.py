@@ -12,8 +12,10 @@ Benches (each result is one JSON line on stdout, also appended to ``--log``):
   held-out rows, the same rows ``make_split.py OUT --seed S`` writes as Kaggle CSVs.
 - ``mix``: the CV accuracy of averaging networks that ``cv --proba DIR`` saved, fold by fold
   (the first K members of an ensemble run, or members of several runs together), with no
-  training: member ``i`` of an ensemble is the same whatever ``n_members`` is, so the first
-  five of a 6-member run are the 5-member ensemble.
+  training: member ``i`` of an ensemble has the same initial weights, batches, augmentation
+  and held-out rows whatever ``n_members`` is, so the first five of a 6-member run stand
+  for the 5-member ensemble (bit for bit on the CPU without dropout; with dropout, or
+  stacked by ``vmap`` on a GPU, statistically: the same recipe, other random draws).
 
 Times are wall and CPU seconds; the CPU time counts this process and its worker processes
 (an ensemble's ``n_jobs`` members) and is the steadier figure on a busy shared machine.

@@ -18,6 +18,12 @@ Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian package
     python tests/bench/speed.py                     # what `make bench` runs
     python tests/bench/speed.py --models lenet5 kagglecnn --repeats 3 --threads 1
     python tests/bench/speed.py --models resnet18 --small-images 42000 --device cuda
+    python tests/bench/speed.py --stack 8 --threads 1   # stacked ensemble vs one at a time
+
+``--stack N`` times instead an N-member ensemble of ``--stack-model`` (default lenet5, the
+ensemble's recipe, ``--epochs`` epochs on ``--images``, default 5,000) fitted as one stack
+against the same members fitted one at a time (``stack_size=None``), alternating, best of
+``--repeats``.
 """
 
 import argparse
@@ -205,6 +211,28 @@ def bench_csv(X, y, rows):
     return seconds, kib / 1024
 
 
+def bench_stack(X, y, args):
+    """Best (wall, CPU) seconds of fitting an ``args.stack``-member ensemble one member at a
+    time (A) and stacked (B), alternating A/B then B/A after a warm-up of each."""
+    from kagdigits import EnsembleClassifier
+
+    n = args.images or 5_000
+    X, y = X[:n], y[:n]
+
+    def fit(stack_size):
+        ensemble = EnsembleClassifier(member=args.stack_model, n_members=args.stack,
+                                      max_epochs=args.epochs, stack_size=stack_size,
+                                      device=args.device, verbose=0)
+        return timed(lambda: ensemble.fit(X, y), ensemble.new_members()[0].device)
+
+    fit(None), fit("auto")
+    samples = ([], [])
+    for r in range(args.repeats):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            samples[which].extend(fit((None, "auto")[which]))
+    return n, np.min(samples[0], axis=0), np.min(samples[1], axis=0)
+
+
 def row(name, task, n, plain, est, chosen):
     """One table row from (wall, CPU) seconds of the plain loop and of the estimator."""
     print(f"| {name} | {task} | {n:,} | {plain[0]:.2f} | {est[0]:.2f} | "
@@ -227,6 +255,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--set", dest="params", action="append", default=[],
                         metavar="NAME=VALUE", help="estimator parameter, as in the CLI")
+    parser.add_argument("--stack", type=int, metavar="N",
+                        help="time an N-member ensemble stacked against one at a time")
+    parser.add_argument("--stack-model", default="lenet5", help="the --stack members' model")
     args = parser.parse_args(argv)
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
@@ -242,6 +273,15 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     X, y, X_test, source = load_data()
     X_test = np.concatenate([X_test, X[:28_000 - len(X_test)]])  # 28,000 like Kaggle's test.csv
+    if args.stack:
+        n, one_by_one, stacked = bench_stack(X, y, args)
+        print(f"# {source}; {torch.get_num_threads()} threads; best of {args.repeats} "
+              "alternating A/B runs\n| ensemble | images x epochs | one at a time, s | "
+              "stacked, s | ratio | CPU-time ratio |\n|---|---:|---:|---:|---:|---:|")
+        print(f"| {args.stack} x {args.stack_model} | {n:,} x {args.epochs} | "
+              f"{one_by_one[0]:.2f} | {stacked[0]:.2f} | {stacked[0] / one_by_one[0]:.3f} | "
+              f"{stacked[1] / one_by_one[1]:.3f} |", flush=True)
+        return
     device = make_estimator("lenet5", args, 1).device
     gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else "no GPU"
     print(f"# {source}; device {device} ({gpu}); torch {torch.__version__}, "
