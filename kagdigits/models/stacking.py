@@ -93,6 +93,7 @@ class StackedNetwork(torch.nn.Module):
                     rows = rows.contiguous(memory_format=torch.channels_last)
                 outputs.append(module(rows))
             return torch.stack(outputs)
+        self._skeleton[0].train(self.training)  # BatchNorm and dropout follow the stack's mode
         params = _stacked(self.members, "named_parameters")  # afresh, every call
         buffers = _stacked(self.members, "named_buffers")
         logits = vmap(self._call, in_dims=(0, 0, None if shared else 0),

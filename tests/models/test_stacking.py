@@ -9,6 +9,7 @@ import torch
 from skorch.callbacks import Callback
 
 from kagdigits import EnsembleClassifier
+from kagdigits.models import stacking
 from kagdigits.models.augment import Augment
 from kagdigits.models.stacking import (
     StackedNetwork,
@@ -166,11 +167,13 @@ def test_each_member_steps_as_with_its_own_optimizer(vectorize):
 
 
 def test_vmap_and_the_loop_train_the_same_members(digits):
-    """Both ways of running a stack give the same members, to rounding."""
+    """Both ways of running a stack give the same members, to rounding (BatchNorm in
+    training mode every epoch, running statistics in evaluation)."""
     X, y = digits[0][:100], digits[1][:100]
-    fitted = [fit_stack(small(member_params={"batch_size": 32, "precision": "fp32",
-                                             "channels_last": False}).new_members(),
-                        X, y, vectorize=vectorize) for vectorize in (True, False)]
+    settings = {"member": "kagglecnn", "max_epochs": 2, "member_params": {
+        "batch_size": 32, "precision": "fp32", "channels_last": False, "module__dropout": 0}}
+    fitted = [fit_stack(small(**settings).new_members(), X, y, vectorize=vectorize)
+              for vectorize in (True, False)]
     for a, b in zip(*fitted, strict=True):
         assert np.allclose(a.history[:, "train_loss"], b.history[:, "train_loss"], atol=1e-4)
         assert np.allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
@@ -236,10 +239,14 @@ class CtrlCAfterEpoch2OfMember1(Callback):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
-def test_an_interrupted_stack_resumes_to_the_same_result(digits, tmp_path, device):
+@pytest.mark.parametrize("device, vectorize", [("cpu", False), ("cpu", True),
+                                               pytest.param("cuda", True, marks=CUDA)])
+def test_an_interrupted_stack_resumes_to_the_same_result(digits, tmp_path, monkeypatch,
+                                                         device, vectorize):
     """With dropout and augmentation (the recipe's kagglecnn), a resumed stack equals the
-    uninterrupted one: its members' generators and torch's are restored."""
+    uninterrupted one: its members' generators and torch's are restored; by ``vmap`` (as
+    on CUDA) or a loop (as on the CPU)."""
+    monkeypatch.setattr(stacking, "resolve_vectorize", lambda *args: vectorize)
     X, y = digits[0][:120], digits[1][:120]
     recipe = {"member": "kagglecnn", "recipe": True, "max_epochs": 3, "device": device,
               "member_params": {"batch_size": 32}}
