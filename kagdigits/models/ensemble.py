@@ -18,7 +18,7 @@ from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_augment, tta_views
 from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
 from kagdigits.models.inputs import to_images, warn_if_unlike_training
-from kagdigits.models.progress import fit_in_turn, member_progress, member_summary
+from kagdigits.models.progress import fit_in_turn, member_progress, member_summary, progress
 from kagdigits.models.stacking import (
     chunks,
     fit_stack,
@@ -216,13 +216,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                         finished=lambda k, member: store.finished(first_index + todo[k],
                                                                   member))
             return members
+        labels = [f"member {i + 1}/{len(members)} (seed {m.random_state})"
+                  for i, m in enumerate(members)]
+        jobs = [([members[i] for i in group], stacked, X, y, self.verbose,
+                 [labels[i] for i in group]) for stacked, group in groups]
         if self.n_jobs is None:
-            fits = (_fit_group([members[i] for i in group], stacked, X, y, self.verbose)
-                    for stacked, group in groups)
+            fits = (_fit_group(*job) for job in jobs)
         else:
             fits = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_fit_group)([members[i] for i in group], stacked, X, y, self.verbose)
-                for stacked, group in groups)
+                delayed(_fit_group)(*job) for job in jobs)
         for (_, group), fitted in zip(groups, fits, strict=True):  # in order, as each comes back
             for i, member in zip(group, fitted, strict=True):
                 members[i] = member
@@ -310,13 +312,19 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             X = to_images(X)
         total, count = 0, 0
         views = tta_views(X, self.tta, self.tta_params, self.random_state)
-        if one_pass:
+        n_pairs = (1 + (self.tta or 0)) * len(self.members_)
+        if one_pass:  # all members at once: a bar (verbose >= 2) counts them view by view
+            bar = (progress(total=n_pairs, unit="member", desc="ensemble predict")
+                   if self.verbose >= 2 else None)
             for view in views:
                 total = total + stacked_proba(self.members_, view)
                 count += len(self.members_)
+                if bar is not None:
+                    bar.update(len(self.members_))
+            if bar is not None:
+                bar.close()
             return total / count
         pairs = ((view, member) for view in views for member in self.members_)
-        n_pairs = (1 + (self.tta or 0)) * len(self.members_)
         for view, member in member_progress(pairs, n_pairs, self.verbose):
             total = total + member.predict_proba(view)
             count += 1
@@ -340,13 +348,14 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     history_ = history
 
 
-def _fit_group(members, stacked, X, y, verbose):
-    """Train ``members``: one stack, or (``stacked=False``) one member alone; return them."""
+def _fit_group(members, stacked, X, y, verbose, labels):
+    """Train ``members``: one stack (a bar over it, its members named by ``labels``), or
+    (``stacked=False``) one member alone; return them."""
     if not stacked:
         return [member.fit(X, y) for member in members]
     for member in members:
         member.set_params(verbose=max(verbose - 1, 0))
-    return fit_stack(members, X, y, verbose=verbose)
+    return fit_stack(members, X, y, verbose=verbose, labels=labels)
 
 
 class MemberCallbacks:

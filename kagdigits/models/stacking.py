@@ -49,7 +49,7 @@ from kagdigits.models.augment import make_augment
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.callbacks import restored_epochs
 from kagdigits.models.inputs import to_images
-from kagdigits.models.progress import progress
+from kagdigits.models.progress import MemberProgress, progress
 
 #: Share of the free memory (CUDA: free device memory; CPU: MemAvailable) a stack may use.
 MEMORY_SHARE = 0.5
@@ -221,17 +221,24 @@ def _fill_batches(member, prefix, values, first):
         row[f"{prefix}_loss"] = value
 
 
-def fit_stack(members, X, y, vectorize="auto", verbose=0):
+def fit_stack(members, X, y, vectorize="auto", verbose=0, labels=None):
     """Train ``members`` (unfitted estimators with one :func:`stack_key`) as one stacked
     network on images ``X`` and labels ``y``; return them, fitted.
 
     Each member ends as a lone member's fit ends: its network, optimizer, history,
     callbacks and ``classes_``; its epochs are those of its ``max_epochs`` left after
     a checkpoint it resumed from, and early stopping ends it alone (the others go on).
-    ``verbose``: a progress bar over the stack's epochs.
+    ``verbose``: a progress bar over the members finished, showing each member's epoch
+    as it ends (``labels``: the members' names there).
     """
+    bar = (progress(total=len(members), unit="member", desc="ensemble", leave=True)
+           if verbose else None)
+    watchers = [MemberProgress(label, bar)
+                for label in labels or [f"seed {m.random_state}" for m in members]]
     data = None
-    for member in members:
+    for member, watcher in zip(members, watchers, strict=True):
+        if bar is not None:
+            member.set_params(callbacks=[*(member.callbacks or []), ("progress", watcher)])
         prepared = member._prepare_training(X, y, warm=False)
         data = data or prepared  # the same arrays for every member: keep one copy
     X, y = data
@@ -255,8 +262,6 @@ def fit_stack(members, X, y, vectorize="auto", verbose=0):
     left = {i: max(m.max_epochs - restored_epochs(m), 0) for i, m in enumerate(members)}
     active = [i for i in range(len(members)) if left[i]]
     vectorize = resolve_vectorize(vectorize, device)
-    bar = progress(total=max(left.values(), default=0), unit="epoch",
-                   desc=f"stack of {len(members)}") if verbose else None
     try:
         while active:
             stopped = set()
@@ -268,11 +273,13 @@ def fit_stack(members, X, y, vectorize="auto", verbose=0):
                 left[i] -= 1
                 if not left[i] or k in stopped:
                     active.remove(i)
-            if bar is not None:
-                bar.update()
+                    if bar is not None:
+                        bar.update()
     except KeyboardInterrupt:  # as skorch: a second Ctrl-C (or a user's) ends training
         pass
     finally:
+        for watcher in watchers:
+            watcher.bar = None  # the fitted members pickle
         if bar is not None:
             bar.close()
     for member in members:
