@@ -19,10 +19,20 @@ from kagdigits.errors import InputError, choose
 from kagdigits.models.constraints import Number, Options
 
 
+def _rand(shape, like, generator):
+    """Draws from U(0, 1) of ``shape`` on ``like``'s device, float32. ``generator``: a
+    ``torch.Generator``, ``None`` (torch's), or a list of generators that each draw an equal
+    share of the first dimension, in turn (what each draws then equals its own call on its
+    share of the batch)."""
+    if not isinstance(generator, list | tuple):
+        return torch.rand(shape, device=like.device, generator=generator)
+    share = (shape[0] // len(generator), *shape[1:])
+    return torch.cat([torch.rand(share, device=like.device, generator=g) for g in generator])
+
+
 def _uniform(n, low, high, like, generator):
-    """``n`` draws from U(low, high) on ``like``'s device, float32."""
-    u = torch.rand(n, device=like.device, generator=generator)
-    return low + (high - low) * u
+    """``n`` draws from U(low, high) on ``like``'s device, float32 (see :func:`_rand`)."""
+    return low + (high - low) * _rand((n,), like, generator)
 
 
 def _gaussian_blur(field, sigma):
@@ -44,6 +54,9 @@ class Augment:
     Call it on a float batch of shape (n, C, H, W) to get a new batch of the same
     shape, dtype and device; every image gets its own random draw (from torch's
     global generator, or ``generator``), so a seeded fit stays reproducible.
+    ``generator`` may also be a list of k generators for a batch of k equal parts (a
+    stacked ensemble's members): each part then gets exactly what a call on it alone with
+    its generator gives, in one pass over the batch.
 
     Parameters
     ----------
@@ -104,7 +117,7 @@ class Augment:
         if self.erase:
             x = self._erase(x, generator)
         if self.flip:
-            flipped = torch.rand(len(x), device=x.device, generator=generator) < self.flip
+            flipped = _rand((len(x),), x, generator) < self.flip
             x = torch.where(flipped.view(-1, 1, 1, 1), x.flip(-1), x)
         return x
 
@@ -120,7 +133,7 @@ class Augment:
         theta = torch.cat([matrix, offset], 2)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         if self.elastic:
-            noise = torch.rand(n, 2, h, w, device=x.device, generator=generator) * 2 - 1
+            noise = _rand((n, 2, h, w), x, generator) * 2 - 1
             pixels = _gaussian_blur(noise, self.elastic_sigma) * self.elastic
             scale = (2 / w, 2 / h)  # pixels -> grid units (Python numbers: no copy to a GPU)
             grid = grid + torch.stack([pixels[:, i] * scale[i] for i in (0, 1)], dim=3)
@@ -135,7 +148,7 @@ class Augment:
         ew = torch.sqrt(area / aspect).clamp(1, w)
         top = _uniform(n, 0, 1, x, generator) * (h - eh)
         left = _uniform(n, 0, 1, x, generator) * (w - ew)
-        chosen = torch.rand(n, device=x.device, generator=generator) < self.erase
+        chosen = _rand((n,), x, generator) < self.erase
         rows = torch.arange(h, device=x.device).view(1, h, 1)
         cols = torch.arange(w, device=x.device).view(1, 1, w)
         inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))

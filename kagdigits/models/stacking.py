@@ -305,8 +305,7 @@ def _run_epoch(members, splits, train_rows, valid_rows, augments, smoothing, X, 
     for batch_rows in order.to(X.device).split(lead.batch_size, dim=1):
         xb, yb = X[batch_rows], y[batch_rows]
         if augments[0] is not None:
-            xb = torch.stack([augment(rows, m.stack_streams_.augment) if augment else rows
-                              for augment, rows, m in zip(augments, xb, members, strict=True)])
+            xb = _augmented(xb, augments, [m.stack_streams_.augment for m in members])
         for m, rows, labels in zip(members, xb, yb, strict=True):
             m.notify("on_batch_begin", batch=(rows, labels), training=True)
         loss, logits = train_step(members, stack, xb, yb, smoothing)
@@ -333,6 +332,17 @@ def _run_epoch(members, splits, train_rows, valid_rows, augments, smoothing, X, 
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+def _augmented(xb, augments, generators):
+    """Member ``m``'s rows ``xb[m]`` augmented by ``augments[m]`` drawing from
+    ``generators[m]``: in one call over all members when their augmentations are alike
+    (the same draws, see :class:`~kagdigits.models.augment.Augment`), else one by one."""
+    if all(repr(a) == repr(augments[0]) for a in augments):
+        return augments[0](xb.flatten(0, 1), generators).view_as(xb)
+    return torch.stack([augment(rows, generator) if augment else rows
+                        for augment, rows, generator in zip(augments, xb, generators,
+                                                            strict=True)])
 
 
 def train_step(members, stack, xb, yb, smoothing):

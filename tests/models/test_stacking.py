@@ -43,7 +43,9 @@ class RecordingAugment(Augment):
 
     def __call__(self, x, generator=None):
         out = super().__call__(x, generator)
-        self.seen.setdefault(generator.initial_seed(), []).append((x.clone(), out.clone()))
+        for g, rows, rows_out in zip(generator, x.chunk(len(generator)),
+                                     out.chunk(len(generator)), strict=True):
+            self.seen.setdefault(g.initial_seed(), []).append((rows.clone(), rows_out.clone()))
         return out
 
 
@@ -108,6 +110,18 @@ def _modules(n, dropout=0.0):
         torch.manual_seed(seed)
         modules.append(KaggleCNN(dropout=dropout))
     return modules
+
+
+@pytest.mark.parametrize("params", [{}, {"elastic": 8, "erase": 0.5, "flip": 0.5}])
+def test_one_augmentation_call_gives_each_part_its_own_draws(params):
+    """A stack augments all members' batches in one call, each part as if alone."""
+    x = torch.rand(3 * 5, 1, 28, 28)
+    augment = Augment(**params)
+    seeds = (3, 4, 5)
+    together = augment(x, [torch.Generator().manual_seed(s) for s in seeds])
+    alone = [augment(part, torch.Generator().manual_seed(s))
+             for part, s in zip(x.chunk(3), seeds, strict=True)]
+    assert torch.equal(together, torch.cat(alone))
 
 
 def test_vmap_updates_each_members_batchnorm_statistics():
