@@ -163,8 +163,8 @@ def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, cap
     assert "Ensemble member 2/2 (LeNet5Classifier, seed 1): 1 epoch, best valid_acc" in out
     assert "Summary: 2 members; epochs run per member: 1, 1 (2 in all); members' best " \
            "validation accuracy" in out and "the ensemble itself has no validation score" in out
-    assert " on auto" not in out and ("one after another on cpu" in out
-                                      or "one after another on cuda" in out)
+    assert " on auto" not in out and ("as one stack on cpu" in out
+                                      or "as one stack on cuda" in out)
     written = out.strip().splitlines()[-1]
     assert written.startswith("subs/ensemble-") and len(read_labels_csv(written, 100)) == 100
     [run] = (tmp_path / "runs").iterdir()
