@@ -53,6 +53,23 @@ def predict_labels(estimator, X, proba=False):
         estimator.verbose = verbose
 
 
+def warn_if_kaggle_cannot_score(source):
+    """Warn, before any training or predicting, when the test file of ``source`` (not the
+    demo set) has another number of rows than Kaggle's test.csv: Kaggle cannot score the
+    submission it gives, and `kagdigits submit` refuses it."""
+    import warnings
+
+    from kagdigits.files.submission import KAGGLE_TEST_ROWS
+
+    rows = len(source.X_test)
+    if source.is_demo or rows == KAGGLE_TEST_ROWS:
+        return
+    warnings.warn(f"{source.test_path} has {rows:,} rows, but Kaggle's digit-recognizer "
+                  f"test.csv has {KAGGLE_TEST_ROWS:,}: Kaggle cannot score a submission made "
+                  "from it (`kagdigits submit` refuses it); pass Kaggle's test.csv for one "
+                  "it can score", stacklevel=2)
+
+
 def notebook_line(submission, is_demo):
     """In a Kaggle Notebook, copy a submission that `kagdigits submit` would accept (28,000
     rows, ImageId 1..28000) to /kaggle/working/submission.csv and say so, or say why the file

@@ -29,7 +29,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kagdigits.cli.outcome import predict_labels, write_and_report
+    from kagdigits.cli.outcome import (
+        predict_labels,
+        warn_if_kaggle_cannot_score,
+        write_and_report,
+    )
     from kagdigits.cli.training import check_submission_out
     from kagdigits.files.sources import load_test_source
     from kagdigits.models.device import resolve_device
@@ -44,6 +48,7 @@ def run(args):
               "test digits (data/demo/test.csv), whose labels are known.")
     name = model_name(estimator)
     print(f"Model: {args.load} ({name}); test: {source.test_path} ({len(source.X_test):,} rows)")
+    warn_if_kaggle_cannot_score(source)
     labels, proba = predict_labels(estimator, source.X_test, proba=args.proba)
     write_and_report(labels, args.out, name, estimator, source,
                      proba=proba)

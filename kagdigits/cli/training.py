@@ -223,6 +223,7 @@ def train(args, need_test=True, **files):
     """
     import time
 
+    from kagdigits.cli.outcome import warn_if_kaggle_cannot_score
     from kagdigits.runs.fitting import restored_seconds
 
     config, run_dir = run_config(args, **files)
@@ -232,6 +233,8 @@ def train(args, need_test=True, **files):
     X, y = source.X_train, source.y_train
     test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
     print(f"Train: {source.train_path} ({len(X):,} rows){test}")
+    if need_test:
+        warn_if_kaggle_cannot_score(source)
     print_estimate(config, estimator, X, y, dry_run=args.dry_run)
     if args.dry_run:
         return None
