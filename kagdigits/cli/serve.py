@@ -3,7 +3,7 @@
 The page (http://127.0.0.1:8000/ by default) reads what you draw with the mouse or a finger,
 or an uploaded image, with every loaded model side by side. The API: POST /predict (an
 image file, or JSON {"pixels": [784 grey levels 0..255]}), GET /models, GET /health; see
-README, "Try a model". Without --load it serves the newest model trained: a finished run's
+docs/serving.md. Without --load it serves the newest model trained: a finished run's
 (runs/<run-id>/model.kd, named by its run id) or a .kd file in models/; if there is none it
 first trains a LeNet-5 on the demo set and saves it as models/lenet5-demo.kd.
 Binds 127.0.0.1 unless --host says otherwise, and answers only requests that name it by IP

@@ -11,7 +11,7 @@ from kagdigits.models.constraints import PROBABILITY
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 from kagdigits.registry import register_model
 
-#: Defaults of the models where they were measured to help (README, Accuracy): light
+#: Defaults of the models where they were measured to help (docs/benchmarks/accuracy.md): light
 #: augmentation of the training batches (zoom and shift up to 5%, no rotation) and
 #: label smoothing 0.1. Any of them can be overridden like other parameters.
 AUGMENTED = {"augment": "affine", "augment__rotation": 0, "augment__zoom": 0.05,
@@ -26,7 +26,7 @@ class LeNet5Classifier(DigitClassifier):
     batch 128, learning rate x0.98 per epoch, early stopping; plus light
     augmentation (zoom and shift up to 5%, no rotation) and label smoothing 0.1 for
     up to 30 epochs, which lifted demo-set test accuracy from 0.963 to 0.978 (mean
-    of 5 seeds) and Fashion-MNIST's from 0.901 to 0.912 (README, Accuracy).
+    of 5 seeds) and Fashion-MNIST's from 0.901 to 0.912 (docs/benchmarks/accuracy.md).
     Network options are ``module__activation``, ``module__pooling``, ``module__init``,
     ``module__dropout``, ``module__batchnorm`` (see :class:`kagdigits.nets.LeNet5`).
 
@@ -54,7 +54,7 @@ class MLP3Classifier(DigitClassifier):
     Network options: ``module__hidden_sizes``, ``module__activation``,
     ``module__dropout``, ``module__img_size`` (see :class:`kagdigits.nets.MLP`).
     Light augmentation and label smoothing lifted its demo-set test accuracy from
-    0.915 to 0.954 (mean of 3 seeds; README, Accuracy).
+    0.915 to 0.954 (mean of 3 seeds; docs/benchmarks/accuracy.md).
 
     Parameters
     ----------
@@ -77,7 +77,7 @@ class ResNet18Classifier(DigitClassifier):
     residual stages see 14x14 instead of the ImageNet stem's 7x7) with light
     augmentation and label smoothing lifted its demo-set test accuracy from 0.952
     (ImageNet stem, no augmentation) to 0.985 in 222 CPU-seconds (bf16, 15 epochs;
-    README, Accuracy); at Fashion-MNIST's scale (60,000 images) they reach 0.9372 in
+    docs/benchmarks/accuracy.md); at Fashion-MNIST's scale (60,000 images) they reach 0.9372 in
     77 CPU-minutes. ``module__stem="imagenet"`` is torchvision's form (about 1.8x
     cheaper), ``"cifar"`` keeps 28x28 (about 2.3x dearer; see
     :class:`kagdigits.nets.ResNet18`).
@@ -102,7 +102,7 @@ class SmallVGGClassifier(DigitClassifier):
 
     Light augmentation and label smoothing lifted its demo-set 5-fold CV accuracy from
     0.9726 to 0.9806 (bf16, 20 epochs, 225 CPU-seconds for 5 fits; 30 epochs gave the
-    same 0.9806; README, Accuracy); on Fashion-MNIST they cost a little (0.9210 against
+    same 0.9806; docs/benchmarks/accuracy.md); on Fashion-MNIST they cost a little (0.9210 against
     0.9238, one seed). Network options: ``module__dropout``,
     ``module__fc_dropout``, ``module__fc_features`` (see :class:`kagdigits.nets.SmallVGG`).
 
@@ -127,7 +127,8 @@ class AllCNNClassifier(DigitClassifier):
     (``module__batchnorm=True``, no input dropout) with light augmentation and label
     smoothing for 10 epochs, which lifted its demo-set 5-fold CV accuracy from 0.9568
     (the paper's form, no augmentation, 15 epochs) to 0.9846 in 180 CPU-seconds per
-    fit (bf16; README, Accuracy); 0.9187 on Fashion-MNIST (60,000 images, 47 CPU-minutes).
+    fit (bf16; docs/benchmarks/accuracy.md); 0.9187 on Fashion-MNIST (60,000 images,
+    47 CPU-minutes).
     ``module__batchnorm=False, module__input_dropout=0.2`` is the paper's network.
     Network options: ``module__input_dropout``, ``module__dropout``,
     ``module__batchnorm`` (see :class:`kagdigits.nets.AllCNN`).
@@ -156,7 +157,7 @@ class WideResNetClassifier(DigitClassifier):
     """Wide ResNet (Zagoruyko & Komodakis, 2016), WRN-16-4 by default.
 
     Light augmentation and label smoothing lifted its demo-set 5-fold CV accuracy from
-    0.9736 to 0.9800 (8 epochs, 189 CPU-seconds per fit in bf16; README, Accuracy); on
+    0.9736 to 0.9800 (8 epochs, 189 CPU-seconds per fit in bf16; docs/benchmarks/accuracy.md); on
     Fashion-MNIST they cost a little (0.9297 against 0.9310, one seed).
     Network options: ``module__depth``, ``module__widen_factor``, ``module__dropout``
     (see :class:`kagdigits.nets.WideResNet`).
@@ -183,7 +184,8 @@ class KaggleCNNClassifier(DigitClassifier):
     rotation up to 10 degrees, zoom and shift up to 5%, label smoothing 0.1 and an average of
     the weights (``ema=0.99``); with no early stopping (it would cut the cycle short), so the
     10% validation split only reports. What that rests on, demo set, 5-fold CV, bf16
-    (README, Accuracy): 0.9924 +- 0.0037 against 0.9902 +- 0.0025 for the earlier defaults
+    (docs/benchmarks/accuracy.md): 0.9924 +- 0.0037 against 0.9902 +- 0.0025 for the earlier
+    defaults
     (Deotte's lr 1e-3 x0.95 per epoch, 40 epochs with early stopping), which beat 0.9872 for
     fewer epochs without rotation or EMA; Deotte's stronger augmentation (+-10% zoom and
     shift) gave 0.9872, test-time augmentation 0.9868, an elastic distortion

@@ -36,7 +36,7 @@ from kagdigits.registry import get_model_class, register_model
 #: Adam at lr 1e-3 x0.95 per epoch, batch 64, 45 epochs with no early stopping (the 10%
 #: validation split only reports), no weight average. Deotte's split was random, these are
 #: stratified. Demo set, 5-fold CV, 5 members: 0.9914, against 0.9894 for 30 epochs with
-#: early stopping (patience 5), the recipe here until 2026-12-04 (README, Accuracy).
+#: early stopping (patience 5), the recipe here until 2026-12-04 (docs/benchmarks/accuracy.md).
 RECIPE = {"augment": "affine", "augment__rotation": 10, "augment__zoom": 0.1,
           "augment__shift": 0.1, "criterion__label_smoothing": 0.0, "lr": 1e-3,
           "lr_schedule": "exponential", "lr_decay": 0.95, "patience": None, "batch_size": 64,
