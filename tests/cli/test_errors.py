@@ -8,7 +8,10 @@ from kagdigits.errors import KagdigitsError, Param
 
 
 def one_line_error(capsys):
+    """The error on stderr, which must be one line (warnings before it aside)."""
     err = capsys.readouterr().err
+    err = "".join(line for line in err.splitlines(keepends=True)
+                  if not line.startswith("kagdigits: warning:"))
     assert err.count("\n") == 1 and "Traceback" not in err, err
     return err.strip()
 
