@@ -23,13 +23,11 @@ def print_estimates(args, estimators, X, y, fits):
     """Print how long the study's fits may take here (``fits`` per model in
     ``estimators``, a dict name -> estimator, on ``X``); with ``--dry-run`` say that
     nothing is trained. Returns whether to stop (``--dry-run``)."""
-    from kagdigits.models.ensemble import estimated_cost
     from kagdigits.models.estimate import estimate_line
 
     for name, estimator in estimators.items():
         if estimator.networks() != [estimator]:
-            print(f"{estimated_cost(estimator.networks(), X, y=y)} ({fits} such fits)",
-                  flush=True)
+            print(f"{estimator.estimated_cost(X, y)} ({fits} such fits)", flush=True)
         else:
             print(estimate_line(name, estimator, X, y, fits=fits), flush=True)
     if args.dry_run:

@@ -82,13 +82,12 @@ def print_estimate(config, estimator, X, y, dry_run=False):
     """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
     when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
     was trained."""
-    from kagdigits.models.ensemble import estimated_cost
     from kagdigits.models.estimate import estimate_line
 
     if estimator.networks() == [estimator]:
         print(estimate_line(config.model, estimator, X, y), flush=True)
     elif dry_run:
-        print(estimated_cost(estimator.networks(), X, estimator.n_jobs, y), flush=True)
+        print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
         print("Dry run: no run started, nothing trained.")
 

@@ -207,10 +207,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             return members
         groups = self._groups(members, todo, X)
         if self.verbose:
-            position = {i: k for k, i in enumerate(todo)}
-            stacks = [[position[i] for i in group] for stacked, group in groups if stacked]
-            print(estimated_cost([members[i] for i in todo], X, self.n_jobs, y, stacks),
-                  flush=True)
+            print(self._cost_line(members, todo, groups, X, y), flush=True)
         if self.n_jobs is None and not any(stacked for stacked, _ in groups):
             fit_in_turn([members[i] for i in todo], X, y, self.verbose,
                         finished=lambda k, member: store.finished(first_index + todo[k],
@@ -233,6 +230,20 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                     seconds = sum(row.get("dur", 0.0) for row in member.history)
                     print(member_summary(i + 1, len(members), member, seconds), flush=True)
         return members
+
+    def estimated_cost(self, X, y=None):
+        """One line: how long :meth:`fit` on ``X`` may take on this machine, the members
+        grouped (stacked or not) as ``fit`` will train them (:func:`estimated_cost`)."""
+        members = self.new_members()
+        todo = list(range(len(members)))
+        return self._cost_line(members, todo, self._groups(members, todo, X), X, y)
+
+    def _cost_line(self, members, todo, groups, X, y):
+        """:func:`estimated_cost` of the members at positions ``todo``, trained as
+        ``groups`` (:meth:`_groups`) say."""
+        position = {i: k for k, i in enumerate(todo)}
+        stacks = [[position[i] for i in group] for stacked, group in groups if stacked]
+        return estimated_cost([members[i] for i in todo], X, self.n_jobs, y, stacks)
 
     def _groups(self, members, todo, X):
         """The positions in ``todo`` cut into what trains together, as ``(stacked,
