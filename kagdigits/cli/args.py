@@ -15,6 +15,8 @@ BACKENDS = ("local", "dask")
 HIDDEN = ("command", "run", "debug", "dry_run")
 #: Repeatable options: dest -> flag.
 REPEATED = {"params": "--set", "grid": "--param"}
+#: The largest ``--seed`` (numpy's and torch's seeds are 32-bit).
+MAX_SEED = 2**32 - 1
 
 
 def plural(count, word, many=None):
@@ -80,8 +82,9 @@ def add_dry_run_argument(parser):
                              "steps) and stop; nothing is trained or written")
 
 
-def add_training_arguments(parser):
-    """--model, --epochs, --device, --seed, --set, --resume, --threads and --dry-run."""
+def add_training_arguments(parser, kept):
+    """--model, --epochs, --device, --seed, --set, --resume, --threads and --dry-run;
+    ``kept``: the command's output option that ``--resume`` takes (``"--out"``)."""
     add_model_argument(parser)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="maximum number of epochs (default: the model's own)")
@@ -92,7 +95,7 @@ def add_training_arguments(parser):
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue the interrupted run runs/RUN_ID (latest: the newest "
                              "unfinished one) with the settings it was started with (other "
-                             "options but --threads are ignored)")
+                             f"options but --threads and {kept} are ignored)")
     add_threads_argument(parser)
     add_dry_run_argument(parser)
 
@@ -221,6 +224,9 @@ def shown_command(rest, make_target=None):
     direct = f"{program} {rest}"
     if make_target and Path("Makefile").is_file():
         arguments = rest.split(" ", 1)[1] if " " in rest else ""
+        if make_target == "resume":  # the Makefile's resume target takes RUN_ID=
+            run_id = arguments.removeprefix("--resume ").split(" ")[0]
+            return f"make resume RUN_ID={run_id} (or: {direct})"
         return f'make {make_target} ARGS="{arguments}" (or: {direct})'
     return direct
 

@@ -15,7 +15,7 @@ HELP = "train a model and save it to a .kd file"
 
 
 def add_arguments(parser):
-    add_training_arguments(parser)
+    add_training_arguments(parser, kept="--save")
     parser.add_argument("--save", type=Path, required=True, metavar="PATH",
                         help="where to save the model, e.g. models/lenet5.kd")
     parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
@@ -24,12 +24,16 @@ def add_arguments(parser):
 
 def run(args):
     from kagdigits.cli.outcome import summary_line
-    from kagdigits.cli.training import train
+    from kagdigits.cli.training import model_is_safe, train
+    from kagdigits.files.atomic import WriteError
     from kagdigits.runs.persist import save_model
 
     trained = train(args, need_test=False, train=args.train, save=args.save)
     if trained is None:  # --dry-run
         return 0
-    config, estimator, _, train_seconds = trained
+    config, estimator, _, train_seconds, model = trained
     print(summary_line(estimator, train_seconds))
-    print(save_model(estimator, config.save, overwrite=args.force))
+    try:
+        print(save_model(estimator, config.save, overwrite=args.force))
+    except WriteError as exc:
+        raise model_is_safe(exc, model) from None

@@ -38,19 +38,29 @@ def predict_labels(estimator, X, proba=False):
     """``(labels, probabilities)`` of ``X``: ``estimator.predict(X)`` and, with ``proba``,
     the class probabilities its labels are the highest of (else ``None``), with a progress
     bar when it takes more than a few seconds (``verbose=2`` for the call, the estimator's
-    own setting restored after it; an ensemble counts its members)."""
+    own setting restored after it; an ensemble counts its members). Probabilities that
+    are not finite (a damaged model, a diverged training) are an error: nothing is written
+    from them."""
+    import numpy as np
+
+    from kagdigits.errors import KagdigitsError
     from kagdigits.models.inputs import warn_if_unlike_training
 
     verbose = estimator.verbose
     estimator.verbose = max(verbose, 2)
     try:
-        if not proba:
-            return estimator.predict(X), None
         warn_if_unlike_training(X)  # as predict does
-        probabilities = estimator.predict_proba(X)
-        return estimator.classes_[probabilities.argmax(axis=1)], probabilities
+        probabilities = np.asarray(estimator.predict_proba(X))
     finally:
         estimator.verbose = verbose
+    bad = int((~np.isfinite(probabilities)).any(axis=1).sum())
+    if bad:
+        raise KagdigitsError(f"the model gave probabilities that are not finite (NaN or "
+                             f"infinite) for {bad:,} of {len(probabilities):,} images, so "
+                             "no submission is written; retrain it (a lower lr, e.g. --set "
+                             "lr=1e-3) or load another model file")
+    labels = estimator.classes_[probabilities.argmax(axis=1)]
+    return labels, probabilities if proba else None
 
 
 def warn_if_kaggle_cannot_score(source):

@@ -28,6 +28,19 @@ def add_arguments(parser):
     add_proba_argument(parser)
 
 
+def check_digit_classes(path, classes):
+    """Raise unless the model of file ``path`` has integer ``classes`` (a submission's labels)."""
+    import numpy as np
+
+    from kagdigits.errors import KagdigitsError
+
+    classes = np.asarray(classes)
+    if classes.dtype.kind not in "iu":
+        shown = ", ".join(map(repr, classes[:2].tolist())) + (", ..." if len(classes) > 2 else "")
+        raise KagdigitsError(f"{path}: its classes are {shown} not digits, and a submission's "
+                             "labels are integers; load a model trained on digit labels")
+
+
 def run(args):
     from kagdigits.cli.outcome import (
         predict_labels,
@@ -42,6 +55,7 @@ def run(args):
     resolve_device(args.device)
     check_submission_out(args.out)
     estimator = load_model(args.load, device=args.device)
+    check_digit_classes(args.load, estimator.classes_)
     source = load_test_source(args.test)
     if source.is_demo:
         print("No --test and no Kaggle test.csv in data/: predicting the DEMO set's 1,000 "

@@ -13,13 +13,20 @@ points to.
 """
 
 import argparse
+import re
 import time
 from pathlib import Path
 
 from kagdigits.cli.args import plural
+from kagdigits.errors import KagdigitsError
 
 HELP = "list the training runs in runs/ (model, epochs, state, size) or remove them"
 HEADER = ["run", "model", "started (UTC)", "epochs", "state", "size", "valid_acc", "data"]
+#: ``--older-than`` units, in seconds, and the form of an age: ASCII digits, then the unit.
+UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+AGE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([mhdw])", re.ASCII | re.IGNORECASE)
+#: The longest age ``--older-than`` takes (older than any run): 100 years.
+MAX_AGE = 100 * 365.25 * 86400
 
 
 def add_arguments(parser):
@@ -47,8 +54,28 @@ def human_size(n_bytes):
     return None  # not reached
 
 
+def parse_age(text):
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"2w"``, ``"1.5d"`` -> seconds; a ``KagdigitsError``
+    for anything else (``nan``, ``1e400d``, ``1_0d``, non-ASCII digits), for an age under
+    a minute, which would take runs that have only just started, and for one over 100
+    years."""
+    text = str(text).strip()
+    match = AGE.fullmatch(text)
+    if match is None:
+        raise KagdigitsError(f"age {text!r} is not a number with a unit m, h, d or w; "
+                             "e.g. 7d (seven days) or 12h")
+    seconds = float(match[1]) * UNITS[match[2].lower()]
+    if seconds < 60:
+        raise KagdigitsError(f"age {text!r} is under a minute and would take runs that have "
+                             "only just started; give 1m or more, or use --all")
+    if seconds > MAX_AGE:
+        raise KagdigitsError(f"age {text!r} is longer than 100 years, older than any run; "
+                             "give a shorter age (e.g. 52w), or use --all")
+    return seconds
+
+
 def table_rows(runs):
-    """The listing's rows, one per :class:`~kagdigits.runs.folders.RunInfo`."""
+    """The listing's rows, one per :class:`~kagdigits.runs.listing.RunInfo`."""
     return [[r.path.name, r.model, time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.started)),
              str(r.epochs), r.state, human_size(r.size),
              "-" if r.valid_acc is None else f"{r.valid_acc:.4f}", r.data] for r in runs]
@@ -56,9 +83,6 @@ def table_rows(runs):
 
 def selected(args, runs):
     """The runs ``clean`` removes."""
-    from kagdigits.errors import KagdigitsError
-    from kagdigits.runs.folders import parse_age
-
     if not (args.run_ids or args.older_than or args.all):
         raise KagdigitsError("say which runs to remove: RUN_ID ..., --older-than AGE "
                              "(e.g. 7d) or --all")
@@ -78,7 +102,7 @@ def selected(args, runs):
 
 def run(args):
     from kagdigits.cli.submissions import format_table
-    from kagdigits.runs.folders import list_runs, remove_runs
+    from kagdigits.runs.listing import list_runs, remove_runs
 
     runs = list_runs(args.dir)
     if args.action != "clean":
@@ -86,6 +110,10 @@ def run(args):
             print(f"No runs in {args.dir}/.")
             return 0
         print(format_table(HEADER, table_rows(runs)))
+        for run in runs:
+            if run.problem:
+                print(f"Damaged: {run.problem}; resume cannot continue it (remove it with: "
+                      f"kagdigits runs clean {run.path.name})")
         total = sum(r.size for r in runs)
         print(f"{plural(len(runs), 'run')}, {human_size(total)} in "
               f"{args.dir}/ (remove some with: kagdigits runs clean --older-than 7d)")

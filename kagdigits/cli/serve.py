@@ -64,7 +64,7 @@ def demo_estimate(device):
 
 
 def _model_paths(args):
-    from kagdigits.runs.folders import RUNS_DIR
+    from kagdigits.runs.layout import RUNS_DIR
     from kagdigits.serve.models import DEMO_MODEL, MODELS_DIR, train_demo_model
 
     if args.load:

@@ -17,7 +17,7 @@ HELP = "train a model and write submissions/<model>-<timestamp>.csv"
 
 
 def add_arguments(parser):
-    add_training_arguments(parser)
+    add_training_arguments(parser, kept="--out")
     parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
     parser.add_argument("--test", type=Path, help="test CSV (default data/test.csv)")
     parser.add_argument("--out", type=Path,
@@ -28,13 +28,17 @@ def add_arguments(parser):
 
 def run(args):
     from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
-    from kagdigits.cli.training import train
+    from kagdigits.cli.training import model_is_safe, train
+    from kagdigits.files.atomic import WriteError
 
     trained = train(args, train=args.train, test=args.test, out=args.out)
     if trained is None:  # --dry-run
         return 0
-    config, estimator, source, train_seconds = trained
+    config, estimator, source, train_seconds, model = trained
     labels, proba = predict_labels(estimator, source.X_test, proba=args.proba)
-    write_and_report(labels, config.out or "submissions", config.model, estimator, source,
-                     train_seconds, summary_line(estimator, train_seconds),
-                     proba=proba)
+    try:
+        write_and_report(labels, config.out or "submissions", config.model, estimator, source,
+                         train_seconds, summary_line(estimator, train_seconds),
+                         proba=proba)
+    except WriteError as exc:
+        raise model_is_safe(exc, model) from None

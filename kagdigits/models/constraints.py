@@ -12,23 +12,36 @@ import numbers
 from dataclasses import dataclass
 
 
+#: The largest finite float32: every number parameter reaches torch as one.
+FLOAT32_MAX = 3.4028234663852886e38
+#: Sizes no machine runs, refused before any data are read: rows in a batch (MNIST has
+#: 70,000 in all), epochs, test-time augmented copies of each image.
+MAX_BATCH = 2**20
+MAX_EPOCHS = 100_000
+MAX_TTA = 100
+
+
 @dataclass(frozen=True)
 class Integer:
-    """A whole number (not a bool) of at least ``low``."""
+    """A whole number (not a bool) of at least ``low`` and, if given, at most ``high``."""
 
     low: int
+    high: int | None = None
 
     def accepts(self, value):
         return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                and value >= self.low)
+                and value >= self.low and (self.high is None or value <= self.high))
 
     def __str__(self):
-        return f"an integer >= {self.low}"
+        if self.high is None:
+            return f"an integer >= {self.low}"
+        return f"an integer in [{self.low}, {self.high}]"
 
 
 @dataclass(frozen=True)
 class Number:
-    """A finite real number (not a bool) between ``low`` and ``high`` (``None``: no bound);
+    """A finite real number (not a bool) between ``low`` and ``high``; without ``high``, at
+    most the largest float32 (:data:`FLOAT32_MAX`), since torch computes in float32.
     ``open`` ends (``"low"``, ``"high"``) exclude the bound itself."""
 
     low: float
@@ -39,13 +52,14 @@ class Number:
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             return False
         above = value > self.low if "low" in self.open else value >= self.low
-        below = self.high is None or (value < self.high if "high" in self.open
-                                      else value <= self.high)
+        below = (value <= FLOAT32_MAX if self.high is None
+                 else value < self.high if "high" in self.open else value <= self.high)
         return math.isfinite(value) and above and below
 
     def __str__(self):
         if self.high is None:
-            return f"a number {'>' if 'low' in self.open else '>='} {self.low:g}"
+            return (f"a number {'>' if 'low' in self.open else '>='} {self.low:g} that a "
+                    f"float32 holds (at most {FLOAT32_MAX:.4g})")
         left = "(" if "low" in self.open else "["
         right = ")" if "high" in self.open else "]"
         return f"a number in {left}{self.low:g}, {self.high:g}{right}"

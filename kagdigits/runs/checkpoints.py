@@ -1,6 +1,6 @@
 """The checkpoint callback: every epoch's state saved in a run folder, and restored to resume.
 
-:class:`RunCheckpoint` writes into a run folder (:mod:`kagdigits.runs.folders`)::
+:class:`RunCheckpoint` writes into a run folder (:mod:`kagdigits.runs.layout`)::
 
     runs/<run-id>/
       best.safetensors      weights of the epoch with the best validation loss so far
@@ -24,23 +24,23 @@ shuffles and dropout masks, so it ends differently from an uninterrupted run.
 :class:`RunCheckpoint` restores all of that: a resumed run equals an uninterrupted one.
 """
 
-import contextlib
+import io
 import json
 import pickle
 import shutil
 import threading
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from skorch.callbacks import Callback
 from skorch.history import History
 
 from kagdigits.errors import KagdigitsError
-from kagdigits.files.atomic import atomic_dir, atomic_write
+from kagdigits.files.atomic import WriteError, atomic_dir, atomic_write
 from kagdigits.models.ensemble import MemberCallbacks
-from kagdigits.runs.folders import (
+from kagdigits.runs.callback_state import json_default, object_state, restore_object
+from kagdigits.runs.layout import (
     BEST,
     latest_epoch_dir,
     new_run_dir,
@@ -82,60 +82,12 @@ def interrupted(run_dir, hint=""):
                                f"finished epoch(s); checkpoints are in {run_dir}{hint}")
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _plain(value):
-    """``value`` as a JSON value if it is a plain scalar, else ``...``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return ...
-
-
-def _is_tensor_dict(value):
-    return (isinstance(value, dict) and value
-            and all(isinstance(v, torch.Tensor) for v in value.values()))
-
-
-def _object_state(obj, prefix, tensors, plain=True):
-    """The JSON state of ``obj``'s learned attributes (names ending in ``_``).
-
-    Plain scalars go to JSON; dicts of tensors (early stopping's best weights) into
-    ``tensors`` under ``prefix``; objects with a JSON-able ``state_dict()`` (LR schedulers,
-    the fp16 GradScaler) to JSON. ``plain=False``: only the ``state_dict()`` objects.
-    Networks and optimizers are left out (they are saved whole).
-    """
-    saved = {"plain": {}, "state_dicts": {}, "tensors": {}}
-    for attr, value in vars(obj).items():
-        if (not attr.endswith("_") or attr.startswith("_")
-                or isinstance(value, torch.nn.Module | torch.optim.Optimizer)):
-            continue
-        if plain and (scalar := _plain(value)) is not ...:
-            saved["plain"][attr] = scalar
-        elif plain and _is_tensor_dict(value):
-            saved["tensors"][attr] = f"{prefix}.{attr}."
-            tensors.update({f"{prefix}.{attr}.{k}": v for k, v in value.items()})
-        elif callable(getattr(value, "state_dict", None)):
-            with contextlib.suppress(TypeError, ValueError):
-                saved["state_dicts"][attr] = json.loads(json.dumps(value.state_dict()))
-    return saved
-
-
-def _restore_object(obj, saved, tensors):
-    for attr, value in saved["plain"].items():
-        setattr(obj, attr, value)
-    for attr, state_dict in saved["state_dicts"].items():
-        target = getattr(obj, attr, None)
-        if target is not None:
-            target.load_state_dict(state_dict)
-    for attr, prefix in saved["tensors"].items():
-        setattr(obj, attr, {k[len(prefix):]: v for k, v in tensors.items()
-                            if k.startswith(prefix)})
+def _torch_bytes(value):
+    """``torch.save(value)`` as bytes: written to the file in one call, so that a full disk is
+    the system's error naming the file, not torch's "unexpected pos" from its zip writer."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
 
 def _rng_tensors():
@@ -223,10 +175,10 @@ class RunCheckpoint(Callback):
             net.history = History(history)
             path = folder / "state.json"
             state = json.loads(path.read_text())
-            _restore_object(net, state["net"], tensors)
+            restore_object(net, state["net"], tensors)
             for name, callback in self._others(net):
                 if name in state["callbacks"]:
-                    _restore_object(callback, state["callbacks"][name], tensors)
+                    restore_object(callback, state["callbacks"][name], tensors)
             path = folder / "tensors.safetensors"
             _restore_rng(tensors)
         except DAMAGED as exc:
@@ -237,8 +189,8 @@ class RunCheckpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
         tensors = {}
-        state = {"epoch": epoch, "net": _object_state(net, "net", tensors, plain=False),
-                 "callbacks": {name: _object_state(cb, f"callbacks.{i}", tensors)
+        state = {"epoch": epoch, "net": object_state(net, "net", tensors, plain=False),
+                 "callbacks": {name: object_state(cb, f"callbacks.{i}", tensors)
                                for i, (name, cb) in enumerate(self._others(net))}}
         tensors.update({f"module.{k}": v for k, v in net.module_.state_dict().items()})
         tensors.update({f"criterion.{k}": v for k, v in net.criterion_.state_dict().items()})
@@ -251,13 +203,13 @@ class RunCheckpoint(Callback):
             with atomic_dir(target) as folder:
                 write_tensors(folder / "tensors.safetensors", tensors)
                 with atomic_write(folder / "optimizer.pt", "wb") as f:
-                    torch.save(net.optimizer_.state_dict(), f)
+                    f.write(_torch_bytes(net.optimizer_.state_dict()))
                 with atomic_write(folder / "history.json") as f:
-                    json.dump(net.history.to_list(), f, default=_json_default)
+                    json.dump(net.history.to_list(), f, default=json_default)
                 with atomic_write(folder / "state.json") as f:
                     json.dump(state, f)
         except OSError as exc:
-            if isinstance(exc, KagdigitsError):
+            if isinstance(exc, KagdigitsError) and not isinstance(exc, WriteError):
                 raise
             raise CheckpointSaveError(
                 f"cannot save the checkpoint of epoch {epoch} in {target} "

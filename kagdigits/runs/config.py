@@ -1,7 +1,7 @@
 """A run's configuration and the estimator it builds.
 
 A :class:`RunConfig` (the command, the model and its parameters, the files it reads and
-writes) is saved in the run folder's ``run.json`` (see :mod:`kagdigits.runs.folders`), so
+writes) is saved in the run folder's ``run.json`` (see :mod:`kagdigits.runs.rundir`), so
 that a resumed run trains the same model as the run it continues.
 """
 
@@ -65,4 +65,25 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(values, dict) or "command" not in values or set(values) - names:
             raise KagdigitsError("not a run configuration")
+        for name, value in values.items():
+            if not _KINDS[name](value):
+                raise KagdigitsError(f"its {name} is {repr(value)[:40]}, not a valid {name}")
         return cls(**values)
+
+
+def _text(value):
+    return isinstance(value, str) and value.isprintable()
+
+
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: What each field of a saved :class:`RunConfig` may hold.
+_KINDS = {
+    "command": _text, "model": _text, "device": _text,
+    "params": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+    "epochs": lambda v: v is None or _whole(v) and v >= 1,
+    "seed": lambda v: _whole(v) and v >= 0,
+    **{name: lambda v: v is None or _text(v) for name in ("train", "test", "out", "save")},
+}

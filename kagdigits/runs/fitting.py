@@ -3,7 +3,8 @@ and the training time of a resumed fit.
 
 ``fit_run(clf, X, y, "runs/exp1")`` is what ``kagdigits fit`` and ``kagdigits submission`` do
 around ``clf.fit``; :mod:`kagdigits.runs.checkpoints` holds the callback that saves and
-restores, :mod:`kagdigits.runs.folders` what the folder holds.
+restores, :mod:`kagdigits.runs.layout` what the folder holds and
+:class:`~kagdigits.runs.rundir.RunDir` the open folder the CLI fits in.
 """
 
 import contextlib
@@ -21,7 +22,7 @@ from kagdigits.runs.checkpoints import (
     interrupted,
     run_callbacks,
 )
-from kagdigits.runs.folders import hold_run
+from kagdigits.runs.layout import lock_run
 
 
 @contextlib.contextmanager
@@ -60,7 +61,22 @@ def _with_checkpoint(estimator, run_dir, resume):
     return estimator.set_params(callbacks=[*callbacks, *added])
 
 
-def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
+@contextlib.contextmanager
+def _locked(run_dir, locked):
+    """Hold the lock of the run in ``run_dir`` for the block, unless the caller holds it
+    (``locked``: a :class:`~kagdigits.runs.rundir.RunDir` open on it)."""
+    if locked:
+        yield
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    lock = lock_run(run_dir)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None, locked=False):
     """Fit ``estimator`` with a checkpoint in ``run_dir`` (:func:`run_callbacks`); return it.
 
     With ``resume=True`` it continues from the newest saved epoch and trains only the
@@ -68,13 +84,14 @@ def fit_run(estimator, X, y, run_dir, resume=False, resume_hint=None):
     resumed) one folder each. Ctrl-C stops after the current batch and raises
     :class:`TrainingInterrupted` (a second Ctrl-C stops at once); ``resume_hint`` is
     added to its message. The run's lock is held meanwhile (see
-    :func:`~kagdigits.runs.folders.hold_run`): ``kagdigits runs clean`` skips the run, and
-    a second process cannot train it at the same time.
+    :func:`~kagdigits.runs.layout.lock_run`; ``locked=True``: the caller holds it, as a
+    :class:`~kagdigits.runs.rundir.RunDir` does): ``kagdigits runs clean`` skips the run,
+    and a second process cannot train it at the same time.
     """
     run_dir = Path(run_dir)
     _with_checkpoint(estimator, run_dir, resume)
     hint = f"; {resume_hint}" if resume_hint else ""
-    with hold_run(run_dir), stop_on_sigint():
+    with _locked(run_dir, locked), stop_on_sigint():
         try:
             estimator.fit(X, y)
         except (TrainingInterrupted, CheckpointSaveError) as exc:

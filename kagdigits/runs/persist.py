@@ -191,14 +191,42 @@ def _prefixed(estimator):
             for i, net in enumerate(estimator.networks())]
 
 
+def _examples(names):
+    names = sorted(names)
+    return f"{len(names)} ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''})"
+
+
+def _check_weights(expected, given):
+    """Raise a ``ValueError`` (one short line) unless ``given`` (name -> tensor, from a
+    file) has the names, dtypes and shapes of ``expected`` (a network's ``state_dict``)
+    and only finite values: ``load_state_dict`` would cast an int8 or bool tensor into
+    floats, and NaN weights predict the same label for every image."""
+    missing, unexpected = set(expected) - set(given), set(given) - set(expected)
+    if missing or unexpected:
+        raise ValueError(f"the file holds weights of another network: missing "
+                         f"{_examples(missing)}, unexpected {_examples(unexpected)}")
+    for name, tensor in given.items():
+        want = expected[name]
+        if tensor.dtype != want.dtype:
+            raise ValueError(f"weight {name} is {str(tensor.dtype).removeprefix('torch.')}, "
+                             f"not {str(want.dtype).removeprefix('torch.')}")
+        if tensor.shape != want.shape:
+            raise ValueError(f"weight {name} has shape {tuple(tensor.shape)}, not "
+                             f"{tuple(want.shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"weight {name} holds NaN or infinite values (the file is "
+                             "damaged)")
+
+
 def _load_networks(estimator, tensors, classes, fitted):
     """Build ``estimator``'s networks (an ensemble: its members, then ``members_``) and give
-    each its tensors."""
+    each its tensors, checked (:func:`_check_weights`)."""
     prefixed = _prefixed(estimator)
     for prefix, net in prefixed:
         _restore(net, classes, fitted)
-        net.module_.load_state_dict(
-            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        _check_weights(net.module_.state_dict(), own)
+        net.module_.load_state_dict(own)
     if len(tensors) != sum(len(net.module_.state_dict()) for _, net in prefixed):
         raise ValueError("the file holds tensors of other members")
     if prefixed[0][0]:  # members of an ensemble
@@ -234,8 +262,13 @@ def load_model(path, device="auto"):
         fitted = json.loads(metadata["fitted"]) if "fitted" in metadata else None
         if not isinstance(params, dict) or not isinstance(classes, list):
             raise ValueError("params must be an object and classes a list")
+        if not _are_labels(classes):
+            raise ValueError(f"classes {json.dumps(classes)[:40]} are not labels "
+                             "(integers or strings)")
         if not isinstance(fitted, dict | None):
             raise ValueError("fitted must be an object")
+    except RecursionError:
+        raise _refuse(path, "has damaged metadata (nested too deeply)") from None
     except (KeyError, ValueError) as exc:
         raise _refuse(path, f"has damaged metadata ({exc})") from None
     estimator = REGISTRY[name]()
@@ -248,9 +281,15 @@ def load_model(path, device="auto"):
             raise _refuse(path, f"has a bad parameter value ({exc})") from None
         if isinstance(exc, KagdigitsError):
             raise
-        detail = " ".join(str(exc).split())  # one line
+        detail = " ".join(str(exc).split())[:160]  # one short line
         raise _refuse(path, f"does not match the {name} model ({detail})") from None
     return estimator
+
+
+def _are_labels(classes):
+    """Whether ``classes`` (from a file) are class labels: all integers, or all strings."""
+    return (all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+            or all(isinstance(c, str) for c in classes))
 
 
 def save_trained_state(net, path):

@@ -10,7 +10,7 @@ from kagdigits import LeNet5Classifier
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_dir, atomic_write
 from kagdigits.runs.fitting import fit_run
-from kagdigits.runs.folders import latest_epoch_dir
+from kagdigits.runs.layout import latest_epoch_dir
 
 
 def leftovers(folder):

@@ -14,8 +14,8 @@ from kagdigits.models import LeNet5Classifier, MLP3Classifier
 from kagdigits.models import device as device_module
 from kagdigits.models.device import auto_channels_last, auto_precision, resolve_device
 from kagdigits.runs.config import RunConfig
-from kagdigits.runs.folders import start_run
 from kagdigits.runs.persist import save_model
+from kagdigits.runs.rundir import RunDir
 
 NATIVE_BF16 = device_module.cpu_has_native_bf16()
 
@@ -100,9 +100,9 @@ def test_the_choice_is_recorded_and_a_resume_elsewhere_says_so(tiny_kaggle_files
     monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
     X, y = _tiny()
     config = RunConfig("fit", epochs=1, device="cpu")
-    started = start_run(config, X, y, hardware="cpu, fp32, contiguous")
+    started = RunDir.create(config, X, y, hardware="cpu, fp32, contiguous")
     capsys.readouterr()
-    fit_in_run(config, config.make_estimator(), X, y, run_dir=started)
+    fit_in_run(config, config.make_estimator(), X, y, run=started)
     assert ("this run started on cpu, fp32, contiguous; this machine continues it on "
             "cpu, bf16 autocast, channels_last") in capsys.readouterr().out
     clf = LeNet5Classifier(max_epochs=1, device="cpu", verbose=0).fit(*_tiny())

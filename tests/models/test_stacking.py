@@ -23,7 +23,7 @@ from kagdigits.models.stacking import (
 from kagdigits.nets.kagglecnn import KaggleCNN
 from kagdigits.runs.checkpoints import TrainingInterrupted
 from kagdigits.runs.fitting import fit_run
-from kagdigits.runs.folders import saved_epochs
+from kagdigits.runs.layout import saved_epochs
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

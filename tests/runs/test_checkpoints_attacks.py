@@ -37,7 +37,7 @@ DAMAGE = {
 def test_a_damaged_checkpoint_file_is_one_line_naming_it(one_epoch_run, name, damage):
     from kagdigits.runs.checkpoints import CheckpointError
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     run, X, y = one_epoch_run
     path = latest_epoch_dir(run) / name
@@ -60,7 +60,7 @@ def test_a_hand_edited_state_json_is_one_line(one_epoch_run, edit):
 
     from kagdigits.runs.checkpoints import CheckpointError
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     run, X, y = one_epoch_run
     path = latest_epoch_dir(run) / "state.json"
@@ -73,7 +73,7 @@ def test_a_hand_edited_state_json_is_one_line(one_epoch_run, edit):
 def test_history_of_another_shape_is_one_line(one_epoch_run):
     from kagdigits.runs.checkpoints import CheckpointError
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     run, X, y = one_epoch_run
     (latest_epoch_dir(run) / "history.json").write_text('{"epoch": 1}')
@@ -93,7 +93,7 @@ def test_tensors_of_another_model_are_one_line(one_epoch_run):
 
 def test_leftover_temporary_folders_are_removed_on_resume(one_epoch_run):
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     run, X, y = one_epoch_run
     killed = run / ".epoch-0002.k1ll3d.tmp"  # what kill -9 mid-save leaves
@@ -108,7 +108,7 @@ def test_restored_seconds_count_the_epochs_before_the_resume(one_epoch_run):
     import json
 
     from kagdigits.runs.fitting import fit_run, restored_seconds
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     run, X, y = one_epoch_run
     first = json.loads((latest_epoch_dir(run) / "history.json").read_text())[0]["dur"]
@@ -121,7 +121,7 @@ def test_a_full_disk_while_checkpointing_names_the_path_and_the_resume(tmp_path,
                                                                         monkeypatch):
     from kagdigits.runs import checkpoints
     from kagdigits.runs.fitting import fit_run
-    from kagdigits.runs.folders import latest_epoch_dir
+    from kagdigits.runs.layout import latest_epoch_dir
 
     write = checkpoints.write_tensors
 

@@ -17,7 +17,7 @@ from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
 from kagdigits.runs.checkpoints import RunCheckpoint, TrainingInterrupted
 from kagdigits.runs.fitting import fit_run
-from kagdigits.runs.folders import BEST, latest_epoch_dir, saved_epochs
+from kagdigits.runs.layout import BEST, latest_epoch_dir, saved_epochs
 
 # Dropout and shuffling draw random numbers every epoch, the learning rate decays, and
 # with this seed early stopping ends the run after epoch 10 (best epoch 8; epoch 9 is

@@ -12,10 +12,13 @@ from skorch.callbacks import Callback
 
 from kagdigits import LeNet5Classifier
 from kagdigits.cli.main import main
+from kagdigits.cli.runs import parse_age
 from kagdigits.errors import KagdigitsError
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.fitting import fit_run
-from kagdigits.runs.folders import LOCK, hold_run, is_running, list_runs, parse_age, start_run
+from kagdigits.runs.layout import LOCK, is_running
+from kagdigits.runs.listing import list_runs
+from kagdigits.runs.rundir import RunDir
 
 
 def run_cli(capsys, *argv):
@@ -38,8 +41,9 @@ class Gate(Callback):
 
 def new_run(root, digits):
     X, y = digits
-    return start_run(RunConfig(command="fit", model="lenet5", epochs=2, device="cpu"), X, y,
-                     root=root)
+    with RunDir.create(RunConfig(command="fit", model="lenet5", epochs=2, device="cpu"), X, y,
+                       root=root) as run:
+        return run.path
 
 
 # --- item 4: a run being trained is skipped by clean ----------------------------------------
@@ -77,13 +81,14 @@ def test_a_run_being_trained_is_skipped_by_clean_and_finishes(tmp_path, digits, 
         gate.release.set()
         thread.join(120)
     assert not errors and len(clf.history) == 2
-    assert (training / "run.json").is_file() and not (training / LOCK).exists()
+    assert (training / "run.json").is_file() and not is_running(training)
+    assert (training / LOCK).is_file()  # kept: a lock file is never deleted
     assert [r.path for r in list_runs(root)] == [training]
 
 
 def test_a_second_process_cannot_train_the_same_run(tmp_path, digits):
     run_dir = new_run(tmp_path / "runs", digits)
-    with hold_run(run_dir):
+    with RunDir.open(run_dir):
         clf = LeNet5Classifier(max_epochs=1, train_split=None, verbose=0, device="cpu")
         with pytest.raises(KagdigitsError, match=f"run {run_dir.name} is being trained by "
                                                  "another process; wait for it to end, or stop "
@@ -103,7 +108,7 @@ def test_a_killed_trainer_does_not_hold_its_run_forever(tmp_path, digits, capsys
         assert is_running(run_dir)
         holder.send_signal(signal.SIGKILL)
         holder.wait(30)
-        assert not is_running(run_dir) and not (run_dir / LOCK).exists()
+        assert not is_running(run_dir) and (run_dir / LOCK).exists()
     finally:
         if holder.poll() is None:
             holder.kill()
