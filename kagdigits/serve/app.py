@@ -150,7 +150,8 @@ PREDICT_BODY = {
                 "scale": {"type": "integer", "enum": [255, 1], "default": 255,
                           "description": "255: pixels are grey levels 0..255; 1: pixels "
                                          "are 0..1 (the ONNX export's input)"}}},
-            "example": {"pixels": [0] * 300 + [255] * 4 + [0] * 480}},
+            "example": {"pixels": [0] * 140 + ([0] * 14 + [255] + [0] * 13) * 18
+                        + [0] * 140}},  # a "1": a stroke down the middle
     },
 }
 

@@ -36,6 +36,10 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 NOISE_MARGIN = 2
 #: Least contrast (0..1) between the ink and the background for an image not to be blank.
 MIN_CONTRAST = 0.1
+#: Fewest pixels of a JSON image that must stand out (by :data:`MIN_CONTRAST`) for it not
+#: to be blank, judged on the grey levels it is read as (after scaling and rounding); the
+#: thinnest MNIST "1" has about 40.
+MIN_STROKE_PIXELS = 5
 
 
 def decode_image(data, max_pixels=MAX_PIXELS, max_side=MAX_SIDE):
@@ -162,7 +166,9 @@ def pixels_from_json(payload):
     without :func:`mnist_layout`. ``"scale": 1`` says that they lie in 0..1 (as the ONNX
     export's input does) instead; without it, values that all lie in 0..1 are refused, since
     read as grey levels they are a blank image. Any other shape, a non-number, NaN, a
-    value outside the scale, or a blank image (all values equal) is an error naming it.
+    value outside the scale, or a blank image (all values equal, or fewer than
+    :data:`MIN_STROKE_PIXELS` standing out once scaled and rounded to grey levels) is an
+    error naming it.
     """
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise InputError('the JSON body must be an object {"pixels": [784 numbers 0..255]}')
@@ -190,4 +196,11 @@ def pixels_from_json(payload):
                          '0..255 is a blank image; send 0..255, or add "scale": 1 to send '
                          "values 0..1")
     values = np.asarray(pixels, dtype=np.float64) * (255 / scale)
-    return np.round(values).astype(np.uint8).reshape(FIELD, FIELD)
+    image = np.round(values).astype(np.uint8).reshape(FIELD, FIELD)
+    background = int(np.median(image))
+    strokes = np.abs(image.astype(np.int16) - background) >= MIN_CONTRAST * 255
+    if strokes.sum() < MIN_STROKE_PIXELS:
+        raise InputError(f'"pixels" are blank once read as grey levels 0..255 (fewer than '
+                         f"{MIN_STROKE_PIXELS} pixels stand out from the background by "
+                         f"{MIN_CONTRAST:.0%}); send a digit")
+    return image
