@@ -34,6 +34,9 @@ class WriteError(KagdigitsError, OSError):
         self.path = Path(path)
         self.errno, self.strerror = exc.errno, exc.strerror or str(exc)
 
+    def __str__(self):  # OSError's would be "[Errno 28] ..."
+        return "".join(map(str, self.parts))
+
 
 def _exists_error(path):
     return ExistsError(f"{path} already exists; choose another name or pass ",

@@ -213,8 +213,9 @@ class RunCheckpoint(Callback):
                 raise
             raise CheckpointSaveError(
                 f"cannot save the checkpoint of epoch {epoch} in {target} "
-                f"({exc.strerror or exc}); the run keeps epoch {epoch - 1}: free disk space "
-                "or fix the folder") from None
+                f"({exc.strerror or exc}); "
+                + (f"the run keeps epoch {epoch - 1}" if epoch > 1 else "no epoch is saved yet")
+                + ": free disk space or fix the folder") from None
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
 

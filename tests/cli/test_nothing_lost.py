@@ -132,30 +132,52 @@ def test_a_full_disk_writing_the_ledger_is_one_line(tiny_kaggle_files, tmp_path,
     assert "No space left on device" in line and "The submission is written" in out
 
 
-def _can_mount_tmpfs(where):
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
-                          capture_output=True)
-    return done.returncode == 0
-
-
-def test_runs_on_a_2_mb_disk_end_in_one_line(tiny_kaggle_files, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """``small_disk(free_kb)``: the working folder on a real 2 MB tmpfs filled to leave
+    ``free_kb`` KiB; returns the filler file (delete it to free the space). Skips where a
+    tmpfs cannot be mounted (not root); the injected cases above cover those machines."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if not _can_mount_tmpfs(disk):
-        pytest.skip("a tmpfs cannot be mounted here (needs root); the injected cases cover it")
-    try:
+    if os.geteuid() != 0 or shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+            capture_output=True).returncode:
+        pytest.skip("a tmpfs cannot be mounted here (needs root)")
+
+    def fill(free_kb):
+        stat = os.statvfs(disk)
+        filler = disk / "filler"
+        filler.write_bytes(bytes(stat.f_bavail * stat.f_frsize - free_kb * 1024))
         monkeypatch.chdir(disk)
-        train, test = tiny_kaggle_files
-        code, _, err = run_cli(capsys, "submission", "--model", "kagglecnn", "--train", train,
-                               "--test", test, "--epochs", "1", "--device", "cpu",
-                               "--set", "batch_size=100")
-        line = no_traceback(err)
-        assert code in (1, 2) and "No space left on device" in line
-    finally:
-        monkeypatch.chdir(tmp_path)
-        subprocess.run(["umount", str(disk)], check=True)
+        return filler
+
+    yield fill
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_2_mb_disk_full_at_the_optimizer_state_is_the_checkpoint_line(
+        tiny_kaggle_files, small_disk, capsys):
+    train, _ = tiny_kaggle_files
+    small_disk(800)  # best.safetensors and the weights fit, the optimizer state does not
+    code, _, err = run_cli(capsys, "fit", "--train", train, "--epochs", "1", "--device", "cpu",
+                           "--save", "m.kd")
+    line = no_traceback(err)
+    assert code == 2 and "cannot save the checkpoint of epoch 1" in line
+    assert "No space left on device" in line and "no epoch is saved yet" in line
+
+
+def test_a_2_mb_disk_full_at_the_model_loses_nothing(tiny_kaggle_files, small_disk, capsys):
+    train, _ = tiny_kaggle_files
+    filler = small_disk(1300)  # the checkpoint fits, model.kd does not
+    code, _, err = run_cli(capsys, "fit", "--train", train, "--epochs", "1", "--device", "cpu",
+                           "--save", "m.kd")
+    line = no_traceback(err)
+    [run] = Path("runs").iterdir()
+    assert code == 2 and f"cannot write {run}/model.kd (No space left on device)" in line
+    filler.unlink()
+    code, out, _ = run_cli(capsys, "fit", "--resume", run.name, "--save", "m.kd")
+    assert code == 0 and (run / "model.kd").is_file() and Path("m.kd").is_file()
 
 
 # --- items 3, 9, 10: values refused before any data are read --------------------------------
