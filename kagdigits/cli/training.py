@@ -99,14 +99,6 @@ def print_estimate(config, estimator, X, y, dry_run=False):
         print("Dry run: no run started, nothing trained.")
 
 
-def _saved_nothing(run_dir):
-    """Whether the run folder holds no finished epoch and no trained member."""
-    from kagdigits.runs.checkpoints import MEMBER
-
-    return not any(run_dir.rglob("epoch-[0-9][0-9][0-9][0-9]")) and not any(
-        run_dir.rglob(MEMBER))
-
-
 def data_name(source):
     """What ``kagdigits runs`` and the ledger call the training data: ``"demo"`` or the
     train file."""
@@ -135,6 +127,7 @@ def fit_in_run(config, estimator, X, y, run=None, data=None):
     from kagdigits.files.atomic import WriteError
     from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
+    from kagdigits.runs.layout import has_saved_work
     from kagdigits.runs.rundir import RunDir
 
     hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
@@ -154,7 +147,7 @@ def fit_in_run(config, estimator, X, y, run=None, data=None):
         try:
             fit_run(estimator, X, y, run.path, resume=resume, resume_hint=hint, locked=True)
         except TrainingInterrupted:
-            if resume or not _saved_nothing(run.path):
+            if resume or has_saved_work(run.path):
                 raise
             run.remove()
             raise TrainingInterrupted("training stopped by Ctrl-C before the first epoch "

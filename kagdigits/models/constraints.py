@@ -11,7 +11,6 @@ import math
 import numbers
 from dataclasses import dataclass
 
-
 #: The largest finite float32: every number parameter reaches torch as one.
 FLOAT32_MAX = 3.4028234663852886e38
 #: Sizes no machine runs, refused before any data are read: rows in a batch (MNIST has

@@ -9,6 +9,7 @@ A run folder holds::
       epoch-0007/           all that is needed to continue after epoch 7 (the latest only;
                             see :mod:`kagdigits.runs.checkpoints`)
       member-01/ ...        an ensemble's members, one run folder each
+      stack-01-02/ ...      an ensemble's members trained as one stack, one folder each
 
 A finished run keeps its model as a ``.kd`` file and drops the epoch states::
 
@@ -39,6 +40,8 @@ RESULT = "result.json"
 LOCK = ".lock"
 EPOCHS = "epoch-[0-9][0-9][0-9][0-9]"
 MEMBERS = "member-[0-9][0-9]"
+#: An ensemble's stack of members trained as one (``stack-01-02-.../``).
+STACKS = "stack-[0-9][0-9]*"
 #: Largest ``run.json`` or ``history.json`` read (kagdigits writes a few KB).
 MAX_JSON_BYTES = 16 * 2**20
 
@@ -110,6 +113,14 @@ def saved_epochs(run_dir):
     """How many epochs ``run_dir`` has checkpointed (0 if none)."""
     latest = latest_epoch_dir(run_dir)
     return 0 if latest is None else int(latest.name.split("-")[1])
+
+
+def has_saved_work(run_dir):
+    """Whether ``run_dir`` holds a saved epoch, its own or an ensemble member's or stack's,
+    or a trained member: what ``--resume`` can continue from."""
+    run_dir = Path(run_dir)
+    return any(any(folder.glob(EPOCHS)) or any(folder.glob("member.safetensors"))
+               for folder in [run_dir, *run_dir.glob(MEMBERS), *run_dir.glob(STACKS)])
 
 
 def is_finished(run_dir):

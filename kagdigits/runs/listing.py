@@ -14,6 +14,7 @@ from kagdigits.runs.layout import (
     RESULT,
     RUN_INFO,
     RUNS_DIR,
+    STACKS,
     DamagedFile,
     RunState,
     busy_message,
@@ -67,7 +68,8 @@ def best_valid_acc(histories):
 
 
 def _unfinished_histories(run_dir):
-    folders = sorted(Path(run_dir).glob(MEMBERS)) or [Path(run_dir)]
+    folders = (sorted(Path(run_dir).glob(MEMBERS))
+               + sorted(Path(run_dir).glob(STACKS))) or [Path(run_dir)]
     histories = []
     for folder in folders:
         latest = latest_epoch_dir(folder)
@@ -118,7 +120,7 @@ def run_info(run_dir):
     if is_running(run_dir):
         state = RunState.TRAINING
     ensemble = (info.get("kind") == "ensemble" or model == "ensemble"
-                or any(run_dir.glob(MEMBERS)))
+                or any(run_dir.glob(MEMBERS)) or any(run_dir.glob(STACKS)))
     if ensemble or not isinstance(valid_acc, int | float):
         valid_acc = None
     started = ((run_dir / RUN_INFO) if (run_dir / RUN_INFO).exists() else run_dir).stat().st_mtime

@@ -29,8 +29,10 @@ from kagdigits.runs.layout import (
     RESULT,
     RUN_INFO,
     RUNS_DIR,
+    STACKS,
     DamagedFile,
     RunState,
+    has_saved_work,
     is_finished,
     is_run_dir,
     lock_run,
@@ -96,8 +98,8 @@ def _read_info(path):
 
 def _states(run_dir):
     """The folders and files of ``run_dir`` that only resuming needs."""
-    return [*run_dir.glob(EPOCHS), *run_dir.glob(MEMBERS), *run_dir.glob(".epoch-*.tmp"),
-            run_dir / BEST]
+    return [*run_dir.glob(EPOCHS), *run_dir.glob(MEMBERS), *run_dir.glob(STACKS),
+            *run_dir.glob(".epoch-*.tmp"), run_dir / BEST]
 
 
 class RunDir:
@@ -167,7 +169,7 @@ class RunDir:
         uses, opened; runs whose ``run.json`` is damaged are passed over."""
         root = Path(root)
         candidates = [p for p in root.iterdir() if not p.is_symlink() and is_run_dir(p)
-                      and saved_epochs(p) and not is_finished(p)] if root.is_dir() else []
+                      and has_saved_work(p) and not is_finished(p)] if root.is_dir() else []
         candidates.sort(key=lambda p: ((p / RUN_INFO).stat().st_mtime
                                        if (p / RUN_INFO).exists() else 0, p.name))
         for path in reversed(candidates):
@@ -201,7 +203,7 @@ class RunDir:
         """The run's :class:`~kagdigits.runs.layout.RunState` as seen from here."""
         if is_finished(self.path):
             return RunState.FINISHED
-        return RunState.UNFINISHED if self.latest_epoch else RunState.NO_EPOCH
+        return RunState.UNFINISHED if has_saved_work(self.path) else RunState.NO_EPOCH
 
     @property
     def hardware(self):

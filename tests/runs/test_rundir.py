@@ -70,7 +70,8 @@ def test_a_run_opened_by_one_process_cannot_be_opened_by_another(stopped_fit):
     run_id, _ = stopped_fit
     with RunDir.open(run_id, wait=0):
         code = subprocess.run(
-            [sys.executable, "-m", "kagdigits.cli.main", "fit", "--resume", run_id, "--save", "m.kd"],
+            [sys.executable, "-m", "kagdigits.cli.main", "fit", "--resume", run_id,
+             "--save", "m.kd"],
             capture_output=True, text=True, timeout=120)
     assert code.returncode == 2
     assert code.stderr.strip().endswith(f"run {run_id} is being trained by another process; "
