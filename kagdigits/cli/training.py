@@ -82,6 +82,8 @@ def build_estimator(config, **overrides):
     try:
         return config.make_estimator(**overrides)
     except ParameterError as exc:
+        if exc.param == "max_epochs" and config.epochs is not None:  # it came from --epochs
+            raise KagdigitsError(f"--epochs: {exc.reason}") from None
         raise set_error(exc) from None
 
 

@@ -72,6 +72,8 @@ def read_json(path, max_bytes=MAX_JSON_BYTES):
     also for JSON nested too deeply for Python to parse."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+            raise ValueError("not a regular file")
         if path.stat().st_size > max_bytes:
             raise ValueError(f"larger than {max_bytes // 2**20} MiB")
         return json.loads(path.read_text(encoding="utf-8"))

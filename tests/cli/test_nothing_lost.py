@@ -212,6 +212,11 @@ def test_a_bad_seed_names_seed(tmp_path, monkeypatch, capsys, seed):
     assert "random_state" not in err and "Overflow" not in err
 
 
+def test_too_many_epochs_names_epochs(tmp_path, monkeypatch, capsys):
+    err = refused_before_reading(tmp_path, monkeypatch, capsys, "--epochs", "100001")
+    assert "--epochs: expected an integer in [1, 100000], got 100001" in err
+
+
 ENSEMBLE = pytest.mark.xfail(strict=False, reason="fixed by issue 41's ensemble constraints")
 
 

@@ -207,6 +207,20 @@ def test_crafted_run_json_is_one_line_on_resume(stopped_fit, capsys, content):
     assert f"{path}: cannot be read" in err and "start a new one" in err
 
 
+def test_a_run_json_that_is_a_fifo_or_a_device_does_not_hang_the_listing(stopped_fit, capsys):
+    import os
+
+    run_id, _ = stopped_fit
+    for name, make in (("lenet5-fifo", lambda p: os.mkfifo(p)),
+                       ("lenet5-zero", lambda p: p.symlink_to("/dev/zero"))):
+        (Path("runs") / name / "epoch-0001").mkdir(parents=True)
+        make(Path("runs") / name / "run.json")
+    code, out, _ = run_cli(capsys, "runs")
+    assert code == 0 and run_id in out and out.count("not a regular file") == 2
+    code, _, err = run_cli(capsys, "fit", "--resume", "lenet5-fifo", "--save", "x.kd")
+    assert code == 2 and "run.json: cannot be read (not a regular file)" in err
+
+
 # --- item 10: a symbolic link in runs/ as a resume id ---------------------------------------
 
 def test_a_symlink_used_as_a_resume_id_says_what_it_is(stopped_fit, tmp_path, capsys):
