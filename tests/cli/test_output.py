@@ -153,7 +153,7 @@ def test_fit_then_predict_writes_a_ledger_row_on_the_demo_set(tiny_kaggle_files,
     assert re.search(r"^Summary: epochs run: 1; best validation accuracy: 0\.\d{4}; "
                      r"train time: [\d.]+ s$", out, re.M)
     [run] = (tmp_path / "runs").iterdir()
-    assert sorted(p.name for p in run.iterdir()) == ["model.kd", "result.json", "run.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "model.kd", "result.json", "run.json"]
     assert f"Model: runs/{run.name}/model.kd (use with: kagdigits predict --load" in out
 
     for model in ("m.kd", f"runs/{run.name}/model.kd"):  # both load

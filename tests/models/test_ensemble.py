@@ -169,7 +169,7 @@ def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, cap
     assert written.startswith("subs/ensemble-") and len(read_labels_csv(written, 100)) == 100
     [run] = (tmp_path / "runs").iterdir()
     # finished: the members' checkpoints (member-01/, member-02/) gave way to the model file
-    assert sorted(p.name for p in run.iterdir()) == ["model.kd", "result.json", "run.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "model.kd", "result.json", "run.json"]
 
 
 class CtrlCInMember(Callback):

@@ -17,7 +17,7 @@ from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
 from kagdigits.runs.checkpoints import RunCheckpoint, TrainingInterrupted
 from kagdigits.runs.fitting import fit_run
-from kagdigits.runs.layout import BEST, latest_epoch_dir, saved_epochs
+from kagdigits.runs.layout import BEST, LOCK, latest_epoch_dir, saved_epochs
 
 # Dropout and shuffling draw random numbers every epoch, the learning rate decays, and
 # with this seed early stopping ends the run after epoch 10 (best epoch 8; epoch 9 is
@@ -85,7 +85,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(digits, reference, tmp_path
     assert str(info.value) == (f"training stopped by Ctrl-C after {done} finished epoch(s); "
                                f"checkpoints are in {tmp_path}; resume with: X")
     assert signal.getsignal(signal.SIGINT) is handler  # restored
-    assert sorted(p.name for p in tmp_path.iterdir()) == [BEST, f"epoch-{done:04d}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK, BEST, f"epoch-{done:04d}"]
     resumed = fit_run(LeNet5Classifier(**SETTINGS), X, y, tmp_path, resume=True)
     assert_same_run(resumed, reference, X)
 
