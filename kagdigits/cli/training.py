@@ -87,6 +87,16 @@ def build_estimator(config, **overrides):
         raise set_error(exc) from None
 
 
+def resumed_estimator(config, run):
+    """The estimator of the resumed ``run``; a parameter its ``run.json`` holds and the
+    estimator refuses (a hand-edited file) as a line naming that file."""
+    try:
+        return build_estimator(config)
+    except KagdigitsError as exc:
+        raise KagdigitsError(f"{run.path / 'run.json'}: {exc}; this run cannot be resumed "
+                             "with it, start a new one") from None
+
+
 def print_estimate(config, estimator, X, y, dry_run=False):
     """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
     when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
@@ -245,7 +255,7 @@ def train(args, need_test=True, **files):
     config, run = run_config(args, **files)
     try:
         check_outputs(config, force=getattr(args, "force", False))
-        estimator = build_estimator(config)
+        estimator = resumed_estimator(config, run) if run else build_estimator(config)
         source = load_training_data(config, need_test=need_test, write=not args.dry_run)
         X, y = source.X_train, source.y_train
         test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""

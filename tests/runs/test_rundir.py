@@ -221,6 +221,17 @@ def test_a_run_json_that_is_a_fifo_or_a_device_does_not_hang_the_listing(stopped
     assert code == 2 and "run.json: cannot be read (not a regular file)" in err
 
 
+@pytest.mark.parametrize("params", [{"lr": 1e39}, {"module": "os.system"}, {"tta": 10**9}])
+def test_a_refused_parameter_in_run_json_names_the_file(stopped_fit, capsys, params):
+    run_id, _ = stopped_fit
+    path = Path("runs") / run_id / "run.json"
+    info = json.loads(path.read_text())
+    path.write_text(json.dumps({**info, "config": {**info["config"], "params": params}}))
+    code, _, err = run_cli(capsys, "fit", "--resume", run_id, "--save", "x.kd")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{path}: --set " in err and "this run cannot be resumed with it" in err
+
+
 # --- item 10: a symbolic link in runs/ as a resume id ---------------------------------------
 
 def test_a_symlink_used_as_a_resume_id_says_what_it_is(stopped_fit, tmp_path, capsys):
