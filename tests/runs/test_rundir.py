@@ -229,7 +229,7 @@ def test_a_refused_parameter_in_run_json_names_the_file(stopped_fit, capsys, par
     path.write_text(json.dumps({**info, "config": {**info["config"], "params": params}}))
     code, _, err = run_cli(capsys, "fit", "--resume", run_id, "--save", "x.kd")
     assert code == 2 and err.count("\n") == 1
-    assert f"{path}: --set " in err and "this run cannot be resumed with it" in err
+    assert f"{path}: --set" in err and "this run cannot be resumed with it" in err
 
 
 # --- item 10: a symbolic link in runs/ as a resume id ---------------------------------------
