@@ -227,16 +227,16 @@ class Untouchable:
 
 
 @pytest.mark.parametrize("name, value, reason", [
-    ("batch_size", "abc", "expected an integer >= 1, got 'abc'"),
-    ("batch_size", 0, "expected an integer >= 1, got 0"),
-    ("max_epochs", "abc", "expected an integer >= 1, got 'abc'"),
-    ("lr", "abc", "expected a number >= 0, got 'abc'"),
+    ("batch_size", "abc", "expected an integer in [1, 1048576], got 'abc'"),
+    ("batch_size", 0, "expected an integer in [1, 1048576], got 0"),
+    ("max_epochs", "abc", "expected an integer in [1, 100000], got 'abc'"),
+    ("lr", "abc", "expected a number >= 0 that a float32 holds (at most 3.403e+38), got 'abc'"),
     ("patience", 0, "expected an integer >= 1 or None, got 0"),
     ("precision", "fp8", "unknown precision 'fp8'; choose one of: auto, fp32, bf16, fp16"),
     ("lr_schedule", "cosin", "unknown lr_schedule 'cosin'; choose one of: exponential"),
     ("augment__zoom", 1.5, "expected a number in [0, 1), got 1.5"),
     ("criterion__label_smoothing", 2, "expected a number in [0, 1], got 2"),
-    ("iterator_valid__batch_size", -1, "expected an integer >= 1, got -1"),
+    ("iterator_valid__batch_size", -1, "expected an integer in [1, 1048576], got -1"),
     ("train_split", 0.2, "expected a callable or None, got 0.2"),
 ])
 def test_bad_values_are_refused_before_any_data_are_read(name, value, reason):
@@ -252,7 +252,7 @@ def test_bad_values_are_refused_before_any_data_are_read(name, value, reason):
 def test_the_cli_line_for_a_bad_value():
     with pytest.raises(ParameterError) as info:
         make_estimator("lenet5", {"batch_size": "abc"})
-    assert str(set_error(info.value)) == "--set batch_size: expected an integer >= 1, got 'abc'"
+    assert str(set_error(info.value)) == "--set batch_size: expected an integer in [1, 1048576], got 'abc'"
 
 
 def test_the_table_knows_every_precision():
