@@ -115,8 +115,6 @@ def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
     """
     import shutil
 
-    from sklearn.base import clone
-
     from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
     from kagdigits.runs.folders import (
@@ -127,7 +125,7 @@ def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
         start_run,
     )
 
-    hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
+    hardware = estimator.hardware_summary()  # decided without building the network
     resume = run_dir is not None
     if resume:
         check_same_data(run_dir, X, y)

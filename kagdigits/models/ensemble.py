@@ -305,7 +305,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     def hardware_summary(self):
         """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
         member's choice; they share device and settings)."""
-        members = getattr(self, "members_", None) or [self.new_members()[0].initialize()]
+        members = getattr(self, "members_", None) or self.new_members()[:1]
         return members[0].hardware_summary()
 
     def predict_proba(self, X):
