@@ -14,8 +14,7 @@ from sklearn.base import clone
 from kagdigits.errors import InputError, choose
 from kagdigits.models.augment import augmentation_class
 from kagdigits.models.constraints import Options
-from kagdigits.models.ensemble import is_ensemble
-from kagdigits.registry import get_model_class
+from kagdigits.registry import get_model_class, is_ensemble
 
 #: skorch prefixes whose targets' constructors tell which ``<prefix>__<name>`` exist.
 PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset",
