@@ -14,7 +14,7 @@ MEMINFO = Path("/proc/meminfo")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def available_memory(device=None, meminfo=MEMINFO, cgroup=CGROUP_ROOT):
+def available_memory(device=None):
     """Bytes of memory this process may still use, or ``None`` where the system does not say.
 
     Parameters
@@ -22,16 +22,13 @@ def available_memory(device=None, meminfo=MEMINFO, cgroup=CGROUP_ROOT):
     device : torch.device, str or None, default=None
         A CUDA device: its free memory (``torch.cuda.mem_get_info``); anything else
         (``None``, ``"cpu"``): the host's, the least of ``MemAvailable`` and what the
-        cgroup's limit leaves.
-    meminfo, cgroup : Path
-        The files read (for tests): ``/proc/meminfo`` and the cgroup v2 folder holding
-        ``memory.max`` and ``memory.current``.
+        cgroup's limit leaves (read from :data:`MEMINFO` and :data:`CGROUP_ROOT`).
     """
     if device is not None and str(device).startswith("cuda"):
         import torch  # only here: the CSV reader asks about the host without importing torch
 
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    limits = [_mem_available(meminfo), _cgroup_room(cgroup)]
+    limits = [_mem_available(MEMINFO), _cgroup_room(CGROUP_ROOT)]
     limits = [limit for limit in limits if limit is not None]
     return min(limits) if limits else None
 

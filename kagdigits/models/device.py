@@ -141,7 +141,11 @@ class HardwareChoices:
     def device(self, value):
         self.__dict__["device"] = value
 
+    def _get_param_names(self):
+        return [name for name in super()._get_param_names() if name != "device"]
+
     def get_params(self, deep=True, **kwargs):
+        """skorch's, with ``device`` as it was set (``"auto"``), read without deciding it."""
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__["device"]
         return params
