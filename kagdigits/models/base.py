@@ -248,10 +248,10 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
 
     def initialize_module(self):
         """skorch's, then what ``precision`` and ``channels_last`` mean for this network on
-        ``device_`` (:meth:`~kagdigits.models.device.HardwareChoices.decide_hardware`,
-        once: the batches read the choice), in that memory format."""
+        ``device_`` (:func:`~kagdigits.models.device.decide_hardware`, once: the batches
+        read the choice), in that memory format."""
         super().initialize_module()
-        self.decide_hardware(self.device_)
+        self._decide_hardware(self.device_)
         if self.channels_last_:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self

@@ -107,11 +107,6 @@ class Hardware:
     precision: str
     channels_last: bool
 
-    @property
-    def autocast_dtype(self):
-        """The dtype ``precision`` autocasts to (None: no autocast)."""
-        return PRECISIONS[self.precision]
-
     def summary(self):
         """One line naming it: ``cpu, bf16 autocast, channels_last``."""
         precision = "fp32" if self.precision == "fp32" else f"{self.precision} autocast"
@@ -122,7 +117,7 @@ class Hardware:
 class HardwareChoices:
     """Mixin for a skorch net with ``device``, ``precision`` and ``channels_last``
     parameters: each ``"auto"`` decided once, when the network is built
-    (:meth:`decide_hardware`), into the fitted attributes ``device_``, ``precision_`` and
+    (:func:`decide_hardware`), into the fitted attributes ``device_``, ``precision_`` and
     ``channels_last_``, which the per-batch code reads.
 
     ``device`` keeps what the user set (``"auto"``) as the parameter, while skorch's
@@ -150,17 +145,25 @@ class HardwareChoices:
         params["device"] = self.__dict__["device"]
         return params
 
+    def set_params(self, **kwargs):
+        """skorch's; on a fitted estimator a new ``precision`` or ``channels_last`` is
+        decided at once, for its network on ``device_``."""
+        super().set_params(**kwargs)
+        if {"precision", "channels_last"} & set(kwargs) and "precision_" in vars(self):
+            self._decide_hardware(self.device_)
+        return self
+
     def __setstate__(self, state):
         requested = state["device"]
         if requested == "auto":
             state["device"] = resolve_device(requested)
         super().__setstate__(state)
         if "precision_" in state:  # decided on the machine that pickled it
-            self.decide_hardware(self.__dict__["device"])
+            self._decide_hardware(self.__dict__["device"])
         if requested == "auto":
             self.__dict__["device"] = "auto"
 
-    def decide_hardware(self, device):
+    def _decide_hardware(self, device):
         """Set ``device_``, ``precision_`` and ``channels_last_``: what the parameters mean
         on ``device`` (concrete) for the built network ``module_``; ``self``."""
         chosen = decide_hardware(device, self.precision, self.channels_last, self.module_)
@@ -183,7 +186,8 @@ class HardwareChoices:
 
     def resolved_precision(self):
         """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
-        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
+        and device (``precision_``, or before ``initialize`` what it will be:
+        :meth:`hardware`)."""
         return self.hardware().precision
 
     def hardware_summary(self):

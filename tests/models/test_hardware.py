@@ -66,6 +66,16 @@ def test_a_pickle_decides_again_where_it_is_loaded(digits, monkeypatch):
     assert (loaded.precision_, loaded.channels_last_) == ("fp32", False)
 
 
+def test_set_params_on_a_fitted_estimator_decides_at_once(digits, monkeypatch):
+    """As serving does: a loaded model set to fp32 predicts in fp32."""
+    X, y = digits
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    fitted = tiny_net().fit(X, y)
+    assert fitted.set_params(precision="fp32").precision_ == "fp32"
+    assert not fitted.channels_last_  # "auto": off in fp32 on the CPU
+    assert fitted.hardware_summary() == "cpu, fp32, contiguous"
+
+
 def test_nothing_is_decided_per_batch(digits, calls):
     X, y = digits
     counts = []
