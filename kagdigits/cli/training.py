@@ -4,6 +4,7 @@ training time, and a checkpointed fit."""
 
 from kagdigits.cli.args import MAX_SEED, parse_params, shown_command
 from kagdigits.errors import KagdigitsError
+from kagdigits.registry import is_ensemble
 
 #: ``--resume latest``: the newest unfinished run of the command.
 LATEST = "latest"
@@ -103,7 +104,7 @@ def print_estimate(config, estimator, X, y, dry_run=False):
     was trained."""
     from kagdigits.models.estimate import estimate_line
 
-    if estimator.networks() == [estimator]:
+    if not is_ensemble(estimator):
         print(estimate_line(config.model, estimator, X, y), flush=True)
     elif dry_run:
         print(estimator.estimated_cost(X, y), flush=True)
@@ -134,22 +135,20 @@ def fit_in_run(config, estimator, X, y, run=None, data=None):
     a new run saved anything, its folder is removed and the message says so. The run is
     closed (its lock released) when this returns or raises.
     """
-    from sklearn.base import clone
-
     from kagdigits.files.atomic import WriteError
     from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
     from kagdigits.runs.layout import has_saved_work
     from kagdigits.runs.rundir import RunDir
 
-    hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
+    hardware = estimator.hardware_summary()  # decided without building the network
     resume = run is not None
     if resume:
         run.check_data(X, y)
         if run.hardware not in (None, hardware):
             print(f"Note: this run started on {run.hardware}; this machine "
                   f"continues it on {hardware}, so it will not end exactly as it would have.")
-        if estimator.networks() == [estimator]:  # one network (an ensemble: per member)
+        if not is_ensemble(estimator):  # one network (an ensemble: per member)
             print(f"Continuing after epoch {run.latest_epoch} of {estimator.max_epochs}.")
     else:
         run = RunDir.create(config, X, y, hardware, source=data)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files import locks
+from kagdigits.registry import KINDS
 from kagdigits.runs.layout import (
     LOCK,
     MEMBERS,
@@ -95,6 +96,17 @@ def _text(value, default):
     return value if isinstance(value, str) and value.isprintable() else default
 
 
+def _run_kind(info, model, run_dir):
+    """The kind of model a run trains (:data:`kagdigits.registry.KINDS`), as its
+    ``run.json`` says; for a run started before it said, from its folders (an ensemble's
+    ``member-NN``, ``stack-NN...``) or its model's name, without importing the models."""
+    if info.get("kind") in KINDS:
+        return info["kind"]
+    if model == "ensemble" or any(run_dir.glob(MEMBERS)) or any(run_dir.glob(STACKS)):
+        return "ensemble"
+    return "single"
+
+
 def run_info(run_dir):
     """The :class:`RunInfo` of ``run_dir``. A symbolic link to a run folder is shown as
     ``link``, with no size (removing it frees nothing); a run whose ``run.json`` is damaged
@@ -119,8 +131,7 @@ def run_info(run_dir):
         state = RunState.DAMAGED
     if is_running(run_dir):
         state = RunState.TRAINING
-    ensemble = (info.get("kind") == "ensemble" or model == "ensemble"
-                or any(run_dir.glob(MEMBERS)) or any(run_dir.glob(STACKS)))
+    ensemble = _run_kind(info, model, run_dir) == "ensemble"
     if ensemble or not isinstance(valid_acc, int | float):
         valid_acc = None
     started = ((run_dir / RUN_INFO) if (run_dir / RUN_INFO).exists() else run_dir).stat().st_mtime

@@ -20,6 +20,7 @@ import numpy as np
 
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import WriteError, atomic_write
+from kagdigits.registry import get_model_class, is_ensemble, model_kind
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.layout import (
     BEST,
@@ -129,12 +130,14 @@ class RunDir:
     def create(cls, config, X, y, hardware=None, root=RUNS_DIR, source=None):
         """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
         ``X``, ``y``, ``hardware`` (what "auto" resolved to, e.g. ``cpu, bf16 autocast``)
-        and ``source``, the data's name for ``kagdigits runs`` (``"demo"`` or the train
-        file); opened (locked) at once."""
+        ``source``, the data's name for ``kagdigits runs`` (``"demo"`` or the train file),
+        and ``kind``, the model's (:func:`kagdigits.registry.model_kind`); opened (locked)
+        at once."""
         path = new_run_dir(root, prefix=config.model)
         lock = lock_run(path)
         info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
-                "hardware": hardware, "source": source}
+                "hardware": hardware, "source": source,
+                "kind": model_kind(get_model_class(config.model))}
         try:
             with atomic_write(path / RUN_INFO) as f:
                 json.dump(info, f, indent=1)
@@ -220,10 +223,9 @@ class RunDir:
         """Save the fitted ``estimator`` (its best epoch's weights) as ``model.kd``, record
         its result and remove the epoch states; return the model file's path. A write that
         fails keeps the epoch states (the run stays resumable)."""
-        networks = estimator.networks()
-        histories = [net.history.to_list() for net in networks]
+        histories = [net.history.to_list() for net in estimator.networks()]
         result = {"epochs": sum(len(h) for h in histories), "members": len(histories),
-                  "valid_acc": best_valid_acc(histories) if networks == [estimator] else None,
+                  "valid_acc": None if is_ensemble(estimator) else best_valid_acc(histories),
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with atomic_write(self.path / RESULT, overwrite=True) as f:
             json.dump(result, f, indent=1)

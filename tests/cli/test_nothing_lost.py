@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 
 from kagdigits.cli.main import main
+from tests.helpers import run_cli
 from tests.runs.test_resume import CtrlCAfterEpoch
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -252,7 +252,8 @@ def test_bad_values_are_refused_before_any_data_are_read(name, value, reason):
 def test_the_cli_line_for_a_bad_value():
     with pytest.raises(ParameterError) as info:
         make_estimator("lenet5", {"batch_size": "abc"})
-    assert str(set_error(info.value)) == "--set batch_size: expected an integer in [1, 1048576], got 'abc'"
+    assert str(set_error(info.value)) == ("--set batch_size: expected an integer in "
+                                          "[1, 1048576], got 'abc'")
 
 
 def test_the_table_knows_every_precision():

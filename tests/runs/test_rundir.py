@@ -14,14 +14,8 @@ import pytest
 
 from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
-from tests.helpers import one_line
+from tests.helpers import one_line, run_cli
 from tests.runs.test_resume import CtrlCAfterEpoch
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from skorch.callbacks import Callback
 
 from kagdigits import LeNet5Classifier
-from kagdigits.cli.main import main
 from kagdigits.cli.runs import parse_age
 from kagdigits.errors import KagdigitsError
 from kagdigits.runs.config import RunConfig
@@ -19,12 +18,7 @@ from kagdigits.runs.fitting import fit_run
 from kagdigits.runs.layout import LOCK, is_running
 from kagdigits.runs.listing import list_runs
 from kagdigits.runs.rundir import RunDir
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.helpers import run_cli
 
 
 class Gate(Callback):
