@@ -30,7 +30,7 @@ from kagdigits.runs.layout import lock_run
 def stop_on_sigint():
     """While active, the first Ctrl-C stops training after the current batch (raising
     :class:`TrainingInterrupted` from :class:`~kagdigits.runs.checkpoints.StopOnRequest`); a
-    second one at once."""
+    second one at once. The request ends with the block."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -48,6 +48,7 @@ def stop_on_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        STOP.clear()  # a stop asked for is spent: a fit in another thread must not see it
 
 
 def _with_checkpoint(estimator, run_dir, resume):

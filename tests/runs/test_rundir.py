@@ -74,6 +74,12 @@ def test_a_run_opened_by_one_process_cannot_be_opened_by_another(stopped_fit):
 
 # --- the lock file is kept; one policy for runs and the ledger -------------------------------
 
+def test_a_ctrl_c_is_spent_when_its_fit_ends(stopped_fit):
+    from kagdigits.runs.checkpoints import STOP
+
+    assert not STOP.is_set()  # else a fit in a thread, later, would stop at once
+
+
 def test_the_lock_file_is_kept_after_the_run_is_closed(stopped_fit):
     from kagdigits.runs.layout import LOCK
     from kagdigits.runs.rundir import RunDir
