@@ -48,17 +48,31 @@ def kaggle_run_info(run_dir):
     return info.get("kaggle") if isinstance(info, dict) else None
 
 
-def is_kaggle_run(run_id):
-    """Whether ``--resume run_id`` names a run that trains on Kaggle."""
+def resumed_run(run_id):
+    """The folder of the Kaggle run ``--resume run_id`` continues, or ``None`` (a local
+    run, or none). ``latest`` names it when the newest resumable ``submission`` run trains
+    on Kaggle."""
     from kagdigits.cli.training import LATEST
-    from kagdigits.runs.folders import find_run_dir
+    from kagdigits.runs.folders import find_run_dir, list_runs
 
-    if run_id is None or run_id == LATEST:
-        return False
+    if run_id is None:
+        return None
+    if run_id == LATEST:
+        waiting = [r for r in list_runs() if r.state in ("unfinished", "on Kaggle")
+                   and _command(r.path) == "submission"]
+        return waiting[-1].path if waiting and waiting[-1].state == "on Kaggle" else None
     try:
-        return kaggle_run_info(find_run_dir(run_id)) is not None
+        run_dir = find_run_dir(run_id)
     except KagdigitsError:
-        return False
+        return None
+    return run_dir if kaggle_run_info(run_dir) is not None else None
+
+
+def _command(run_dir):
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text())["config"]["command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _write_info(run_dir, **kaggle):
@@ -101,6 +115,7 @@ def start(api, config, args):
     """A new run folder with its kernel folder, pushed; return the run folder."""
     from slugify import slugify
 
+    from kagdigits.files.atomic import atomic_write
     from kagdigits.kaggle import kernels
     from kagdigits.kaggle.bundle import build_wheels, version_ranges
     from kagdigits.kaggle.kernel_script import (
@@ -119,7 +134,8 @@ def start(api, config, args):
         info = {"config": dataclasses.asdict(config), "data": None, "hardware": None,
                 "source": "kaggle", "kaggle": {"kernel": kernel, "accelerator": args.accelerator,
                                                "state": "pushing"}}
-        (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+        with atomic_write(run_dir / "run.json") as f:
+            json.dump(info, f, indent=1)
         wheels_dir = run_dir / "kernel-wheels"
         wheels = build_wheels(wheels_dir)
         command = remote_command(config, proba=args.proba)
@@ -130,8 +146,14 @@ def start(api, config, args):
         shutil.rmtree(wheels_dir)
         print(f"Pushing {folder}/ to Kaggle: kagdigits {' '.join(command)} on the "
               f"competition's data, GPU {args.accelerator or '(Kaggle default)'}", flush=True)
-        url, version = kernels.push(api, folder, args.accelerator)
-    except BaseException:
+        try:
+            url, version = kernels.push(api, folder, args.accelerator)
+        except KeyboardInterrupt:  # the push may have reached Kaggle: keep the run
+            raise KernelDetached(f"stopped while pushing; the kernel may be on Kaggle: see "
+                                 "https://www.kaggle.com/code or come back with: "
+                                 + shown_command(f"submission --resume {run_dir.name}",
+                                                 "submission")) from None
+    except Exception:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing runs on Kaggle
         raise
     _write_info(run_dir, url=url, version=version, state="pushed", proba=bool(args.proba))
@@ -176,7 +198,7 @@ def wait(api, run_dir, kaggle):
     from kagdigits.kaggle.kernels import ENDED, state
 
     hint = ("it keeps running on Kaggle; come back with: "
-            + shown_command(f"submission --resume {Path(run_dir).name}"))
+            + shown_command(f"submission --resume {Path(run_dir).name}", "submission"))
     print(f"Waiting for the kernel (Ctrl-C stops waiting; {hint})", flush=True)
     line, started = StatusLine(), time.monotonic()
     try:
@@ -316,10 +338,13 @@ def finish(api, run_dir, config, kaggle):
 def run(args):
     """``kagdigits submission --on kaggle``, or ``--resume`` of such a run."""
     from kagdigits.kaggle.api import connect
-    from kagdigits.runs.folders import check_unfinished, find_run_dir, read_run_config
+    from kagdigits.runs.folders import check_unfinished, read_run_config
 
     if args.resume is not None:
-        run_dir = find_run_dir(args.resume)
+        run_dir = resumed_run(args.resume)
+        if run_dir is None:
+            raise KagdigitsError(f"run {args.resume} trains on this machine, not on Kaggle; "
+                                 "resume it without --on kaggle")
         check_unfinished(run_dir)
         config = read_run_config(run_dir)
         api = connect()

@@ -35,7 +35,7 @@ def run(args):
     from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
     from kagdigits.cli.training import train
 
-    if args.on == "kaggle" or remote.is_kaggle_run(args.resume):
+    if args.on == "kaggle" or remote.resumed_run(args.resume) is not None:
         return remote.run(args)
     trained = train(args, train=args.train, test=args.test, out=args.out)
     if trained is None:  # --dry-run

@@ -210,14 +210,33 @@ def test_bad_options_are_refused_before_any_call(kaggle_kernels, capsys, argv, w
     assert kaggle_kernels.api_calls() == []
 
 
-def test_dropped_connection_leaves_the_kernel_and_says_how_to_come_back(
+def test_dropped_connection_leaves_the_kernel_and_resume_latest_finds_it(
         kaggle_kernels, capsys, monkeypatch):
-    kaggle_kernels.hold_kernels()
+    from kagglesdk.kaggle_env import KaggleEnv, _env_to_endpoint
+
+    fake = kaggle_kernels
+    fake.hold_kernels()
+    fake.kernel_outcome = ("COMPLETE", "done\n", None, {})
     monkeypatch.setattr(remote, "pause", lambda: FakeKaggle.go_offline(monkeypatch))
-    code, _, err = kaggle_kernels.run(capsys, "submission", "--on", "kaggle")
+    code, _, err = fake.run(capsys, "submission", "--on", "kaggle")
     line = _error(err)
     assert code == 130 and "lost the connection to Kaggle" in line
     assert "come back with: kagdigits submission --resume" in line
+    monkeypatch.setitem(_env_to_endpoint, KaggleEnv.PROD, fake.url)  # back online
+    monkeypatch.setattr(remote, "pause", fake.wait_kernels)
+    fake.release_kernels()
+    code, out, err = fake.run(capsys, "submission", "--resume", "latest")
+    assert f"Re-attaching to run {_run_id(line)}" in out
+    assert code == 2 and "without a submission" in _error(err)
+
+
+def test_on_kaggle_does_not_resume_a_local_run(kaggle_kernels, capsys):
+    run = Path("runs/lenet5-20240501T100000Z")
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"config": {"command": "submission"}}))
+    code, _, err = kaggle_kernels.run(capsys, "submission", "--on", "kaggle", "--resume",
+                                      run.name)
+    assert code == 2 and "trains on this machine, not on Kaggle" in _error(err)
 
 
 def test_kernel_start_names_an_image_outside_the_ranges(wheels, capsys):
