@@ -149,7 +149,7 @@ def start(api, config, args):
         try:
             url, version = kernels.push(api, folder, args.accelerator)
         except KeyboardInterrupt:  # the push may have reached Kaggle: keep the run
-            raise KernelDetached(f"stopped while pushing; the kernel may be on Kaggle: see "
+            raise KernelDetached("stopped while pushing; the kernel may be on Kaggle: see "
                                  "https://www.kaggle.com/code or come back with: "
                                  + shown_command(f"submission --resume {run_dir.name}",
                                                  "submission")) from None
@@ -257,7 +257,14 @@ def download(api, run_dir, kaggle):
     from kagdigits.kaggle.kernel_script import MANIFEST
 
     folder = create_unique(run_dir, "kernel-output")
-    files = [Path(f) for f in kernels.download(api, kaggle["kernel"], folder)]
+    try:
+        files = [Path(f) for f in kernels.download(api, kaggle["kernel"], folder)]
+    except (KagdigitsError, KeyboardInterrupt) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        said = f"could not download the kernel's output ({exc})" if isinstance(
+            exc, KagdigitsError) else "stopped the download"
+        raise KernelDetached(f"{said}; it stays on Kaggle: come back with: " + shown_command(
+            f"submission --resume {Path(run_dir).name}", "submission")) from None
     logs = [f for f in files if f.suffix == ".log" and f.parent == folder]
     print(f"Kernel output: {folder}/ ({len(files)} files)")
     try:

@@ -84,7 +84,7 @@ def test_push_ctrl_c_resume_downloads_the_kernels_submission(kaggle_kernels, cap
     remote.pause = interrupt
     try:
         code, out, err = fake.run(capsys, "submission", "--on", "kaggle", "--model", "lenet5",
-                                  "--epochs", "1", "--set", "batch_size=64")
+                                  "--epochs", "1", "--set", "batch_size=64", "--proba")
     finally:
         remote.pause = remote_pause
     assert code == 130
@@ -108,6 +108,7 @@ def test_push_ctrl_c_resume_downloads_the_kernels_submission(kaggle_kernels, cap
     submission = Path(out.strip().splitlines()[-1])
     assert submission.parent == Path("submissions") and submission.is_file()
     assert len(submission.read_text().splitlines()) == 61  # header + 60 test rows
+    assert submission.with_suffix(".proba.csv").is_file()
     run_dir = Path("runs", run_id)
     assert (run_dir / "model.kd").is_file() and (run_dir / "result.json").is_file()
     manifest = json.loads((run_dir / "kernel-output" / MANIFEST).read_text())
@@ -258,3 +259,15 @@ def test_installed_wheel_round_trips(tmp_path):
         record = archive.read(next(n for n in names if n.endswith("RECORD"))).decode()
     assert "tabulate/__init__.py" in names and not any(n.startswith("..") for n in names)
     assert all(line.split(",")[0] in names for line in record.splitlines())
+
+
+def test_failed_download_keeps_the_run_to_come_back_to(kaggle_kernels, capsys):
+    kaggle_kernels.kernel_outcome = ("COMPLETE", "done\n", None, {})
+    kaggle_kernels.fail("ListKernelSessionOutput", 503, "Service Unavailable")
+    code, _, err = kaggle_kernels.run(capsys, "submission", "--on", "kaggle")
+    line = _error(err)
+    assert code == 130 and "could not download the kernel's output" in line
+    assert "come back with: kagdigits submission --resume" in line
+    assert not list(Path("runs").glob("*/kernel-output*"))
+    code, out, _ = kaggle_kernels.run(capsys, "runs")
+    assert "on Kaggle" in out
