@@ -35,22 +35,26 @@ def kernel_python(tmp_path_factory):
     return str(python)
 
 
+@pytest.fixture(scope="session")
+def kernel_input(tmp_path_factory):
+    """The competition's files in the kernel: demo digits as Kaggle CSVs (1,000 train
+    rows, 60 test rows, to keep the run short)."""
+    from kagdigits.files.demo import demo_arrays
+    from kagdigits.files.kaggle_csv import write_kaggle_csv
+
+    X_train, y_train, X_test, _ = demo_arrays()
+    folder = tmp_path_factory.mktemp("kernel-input")
+    write_kaggle_csv(folder / "train.csv", X_train[:1000], y_train[:1000])
+    write_kaggle_csv(folder / "test.csv", X_test[:60])
+    return {name: (folder / name).read_bytes() for name in ("train.csv", "test.csv")}
+
+
 @pytest.fixture
-def kaggle_kernels(fake_kaggle, kernel_python, wheels, monkeypatch, tmp_path):
+def kaggle_kernels(fake_kaggle, kernel_python, kernel_input, wheels, monkeypatch):
     """The fake Kaggle with kernels that run; a poll that waits for the kernel's run."""
     import shutil
 
-    import numpy as np
-
-    from kagdigits.files.kaggle_csv import write_kaggle_csv
-
-    rng = np.random.default_rng(0)
-    X = rng.integers(0, 256, (300, 784), dtype=np.uint8)
-    y = np.arange(300) % 10
-    write_kaggle_csv(tmp_path / "k-train.csv", X[:240], y[:240])
-    write_kaggle_csv(tmp_path / "k-test.csv", X[240:])
-    fake_kaggle.kernel_input = {"train.csv": (tmp_path / "k-train.csv").read_bytes(),
-                                "test.csv": (tmp_path / "k-test.csv").read_bytes()}
+    fake_kaggle.kernel_input = dict(kernel_input)
     fake_kaggle.kernel_python = kernel_python
 
     def cached_wheels(dest):
