@@ -153,7 +153,9 @@ def start(api, config, args):
                                  "https://www.kaggle.com/code or come back with: "
                                  + shown_command(f"submission --resume {run_dir.name}",
                                                  "submission")) from None
-    except Exception:
+    except KernelDetached:
+        raise
+    except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing runs on Kaggle
         raise
     _write_info(run_dir, url=url, version=version, state="pushed", proba=bool(args.proba))

@@ -275,3 +275,15 @@ def test_failed_download_keeps_the_run_to_come_back_to(kaggle_kernels, capsys):
     assert not list(Path("runs").glob("*/kernel-output*"))
     code, out, _ = kaggle_kernels.run(capsys, "runs")
     assert "on Kaggle" in out
+
+
+def test_ctrl_c_while_pushing_keeps_the_run(kaggle_kernels, capsys, monkeypatch):
+    from kagdigits.kaggle import kernels
+
+    def interrupted_push(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kernels, "push", interrupted_push)
+    code, _, err = kaggle_kernels.run(capsys, "submission", "--on", "kaggle")
+    assert code == 130 and "stopped while pushing; the kernel may be on Kaggle" in _error(err)
+    assert (Path("runs", _run_id(err), "kernel", "kagdigits_kernel.py")).is_file()
