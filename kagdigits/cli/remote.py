@@ -28,8 +28,7 @@ from kagdigits.errors import KagdigitsError
 #: Seconds between two questions about the kernel's state.
 POLL_SECONDS = 30
 #: Options that only mean something on this machine: refused with --on kaggle.
-LOCAL_ONLY = {"train": "--train", "test": "--test", "dry_run": "--dry-run",
-              "budget": "--budget"}
+LOCAL_ONLY = {"train": "--train", "test": "--test", "dry_run": "--dry-run"}
 DEVICES = ("auto", "cuda", "cpu")
 
 

@@ -27,8 +27,7 @@ MANIFEST = "kagdigits-kernel.json"
 _TEMPLATE = '''"""kagdigits on Kaggle, written by `kagdigits submission --on kaggle` (run {run}).
 
 Installs the kagdigits wheel built from the checkout that pushed this kernel (and the
-pure-Python packages it needs), with no internet, then runs:
-    kagdigits {shown}
+pure-Python packages it needs), with no internet, then runs `kagdigits` with COMMAND (below)
 on the competition's files; the outputs stay in the working folder.
 """
 import base64
@@ -144,12 +143,10 @@ def remote_command(config, proba=False):
 
 def script_text(run_id, command, wheels, ranges):
     """The kernel's script: ``wheels`` (paths) embedded, ``command`` run on Kaggle's files."""
-    import shlex
-
     embedded = {Path(w).name: base64.b64encode(Path(w).read_bytes()).decode("ascii")
                 for w in wheels}
     body = "{\n" + "".join(f"    {name!r}: {text!r},\n" for name, text in embedded.items()) + "}"
-    return _TEMPLATE.format(run=run_id, shown=shlex.join(command), wheels=body,
+    return _TEMPLATE.format(run=run_id, wheels=body,
                             command=repr(command), ranges=repr(ranges), manifest=MANIFEST,
                             competition=COMPETITION)
 
