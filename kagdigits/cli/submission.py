@@ -37,6 +37,11 @@ def run(args):
 
     if args.on == "kaggle" or remote.resumed_run(args.resume) is not None:
         return remote.run(args)
+    if args.accelerator:
+        from kagdigits.errors import KagdigitsError
+
+        raise KagdigitsError("--accelerator chooses a Kaggle kernel's GPU; add --on kaggle, or "
+                             "drop --accelerator (here --device chooses)")
     trained = train(args, train=args.train, test=args.test, out=args.out)
     if trained is None:  # --dry-run
         return 0
