@@ -125,7 +125,8 @@ class FakeKaggle:
         return self
 
     def stop(self):
-        self._release.set()
+        with self._lock:  # no kernel starts its process after this
+            self._release.set()
         self._held.clear()
         for kernel in self.kernels.values():
             if kernel.process is not None and kernel.process.poll() is None:
@@ -278,7 +279,7 @@ class FakeKaggle:
         previous = self.kernels.get(slug)
         kernel = Kernel(slug, data, previous.version + 1 if previous else 1)
         self.kernels[slug] = kernel
-        if not self.push_answer.get("error"):  # a refused push runs nothing
+        if not self.push_answer:  # a push answered with an error or a refusal runs nothing
             kernel.thread = threading.Thread(target=self._run_kernel, args=(kernel,),
                                              daemon=True)
             kernel.thread.start()
@@ -357,9 +358,12 @@ class FakeKaggle:
                # no network: any HTTP(S) request goes to a port where nothing listens
                "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
                "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
-        kernel.process = subprocess.Popen([self.kernel_python, script], cwd=working, env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                          text=True, errors="replace")
+        with self._lock:
+            if self._release.is_set():  # the fake is stopping
+                return
+            kernel.process = subprocess.Popen(
+                [self.kernel_python, script], cwd=working, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace")
         start, log = time.monotonic(), []
         for line in kernel.process.stdout:
             log.append({"stream_name": "stdout", "time": time.monotonic() - start,
