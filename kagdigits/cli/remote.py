@@ -123,6 +123,8 @@ def start(api, config, args):
         script_text,
         write_kernel_folder,
     )
+    from kagdigits.models import get_model_class
+    from kagdigits.registry import model_kind
     from kagdigits.runs.folders import new_run_dir
 
     kernels.check_gpu_quota(api)
@@ -131,8 +133,9 @@ def start(api, config, args):
         title = f"kagdigits {run_dir.name}"
         kernel = f"{api.config_values['username']}/{slugify(title)}"
         info = {"config": dataclasses.asdict(config), "data": None, "hardware": None,
-                "source": "kaggle", "kaggle": {"kernel": kernel, "accelerator": args.accelerator,
-                                               "state": "pushing"}}
+                "source": "kaggle", "kind": model_kind(get_model_class(config.model)),
+                "kaggle": {"kernel": kernel, "accelerator": args.accelerator,
+                           "state": "pushing"}}
         with atomic_write(run_dir / "run.json") as f:
             json.dump(info, f, indent=1)
         wheels_dir = run_dir / "kernel-wheels"
