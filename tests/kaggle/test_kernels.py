@@ -289,6 +289,6 @@ def test_ctrl_c_while_pushing_keeps_the_run(kaggle_kernels, capsys, monkeypatch)
     assert (Path("runs", _run_id(err), "kernel", "kagdigits_kernel.py")).is_file()
 
 
-def test_accelerator_without_on_kaggle_is_refused(kaggle_kernels, capsys):
-    code, _, err = kaggle_kernels.run(capsys, "submission", "--accelerator", "NvidiaTeslaT4")
+def test_accelerator_without_on_kaggle_is_refused(fake_kaggle, capsys):
+    code, _, err = fake_kaggle.run(capsys, "submission", "--accelerator", "NvidiaTeslaT4")
     assert code == 2 and "add --on kaggle" in _error(err)
