@@ -56,11 +56,14 @@ class RunState(enum.StrEnum):
     TRAINING = "training"
     LINK = "link"
     DAMAGED = "damaged"
+    ON_KAGGLE = "on Kaggle"
+    FAILED_ON_KAGGLE = "failed on Kaggle"
 
     @property
     def resumable(self):
-        """Whether ``--resume`` can continue a run in this state."""
-        return self is RunState.UNFINISHED
+        """Whether ``--resume`` can continue a run in this state (one on Kaggle: by
+        re-attaching to its kernel)."""
+        return self in (RunState.UNFINISHED, RunState.ON_KAGGLE)
 
 
 class DamagedFile(KagdigitsError):

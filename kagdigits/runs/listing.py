@@ -131,6 +131,10 @@ def run_info(run_dir):
         state = RunState.DAMAGED
     if is_running(run_dir):
         state = RunState.TRAINING
+    kaggle = info.get("kaggle")
+    if isinstance(kaggle, dict) and state != RunState.FINISHED:  # trains in a Kaggle kernel
+        state = (RunState.FAILED_ON_KAGGLE if kaggle.get("state") in ("error", "cancelled")
+                 else RunState.ON_KAGGLE)
     ensemble = _run_kind(info, model, run_dir) == "ensemble"
     if ensemble or not isinstance(valid_acc, int | float):
         valid_acc = None

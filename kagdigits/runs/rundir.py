@@ -88,7 +88,7 @@ def _read_info(path):
     file = path / RUN_INFO
     try:
         info = read_json(file)
-        if not isinstance(info, dict) or not isinstance(info.get("data"), str):
+        if not isinstance(info, dict) or not isinstance(info.get("data"), str | None):
             raise KagdigitsError("not a run description")
         return {**info, "config": RunConfig.from_dict(info.get("config"))}
     except KagdigitsError as exc:
@@ -116,7 +116,8 @@ class RunDir:
     config : RunConfig
         How the run was started.
     info : dict
-        The rest of ``run.json``: ``data`` (the digest of the training data),
+        The rest of ``run.json``: ``data`` (the digest of the training data; ``None`` for a
+        run trained elsewhere),
         ``hardware`` (what "auto" resolved to), ``source`` (the data's name).
     """
 
