@@ -11,13 +11,14 @@ kagdigits submission --resume <run-id>.
 
 from pathlib import Path
 
-from kagdigits.cli.args import add_proba_argument, add_training_arguments
+from kagdigits.cli.args import add_budget_argument, add_proba_argument, add_training_arguments
 
 HELP = "train a model and write submissions/<model>-<timestamp>.csv"
 
 
 def add_arguments(parser):
     add_training_arguments(parser)
+    add_budget_argument(parser)
     parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
     parser.add_argument("--test", type=Path, help="test CSV (default data/test.csv)")
     parser.add_argument("--out", type=Path,
