@@ -1,10 +1,13 @@
 # kagdigits — the commands the README promises.
+# make submission [MODEL=name | BUDGET=30s|5m|1h] [EPOCHS=n] [DEVICE=cpu] [ARGS="..."]
+# (no MODEL: lenet5; BUDGET: the measured recipe for that time, docs/benchmarks/tiers.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
-MODEL  ?= lenet5
+MODEL  ?=
+BUDGET ?=
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
@@ -37,7 +40,8 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 submission: $(STAMP)
-	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
+	@$(BIN)/kagdigits submission $(if $(MODEL),--model $(MODEL)) \
+		$(if $(BUDGET),--budget $(BUDGET)) --device $(DEVICE) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS) $(CTRL_C_OK)
 
 # Continue the newest unfinished `make submission` run (RUN_ID=<run-id>: that one).

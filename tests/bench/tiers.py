@@ -65,10 +65,8 @@ def run_one(split, words, seed, extra=()):
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if done.returncode:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-        written = sorted(Path(out).glob("*.csv"))
-        written = [p for p in written if not p.name.endswith(".proba.csv")
-                   and p.name != "submissions.csv"]
-        acc = accuracy(written[-1], split / "solution.csv")
+        written = Path(done.stdout.strip().splitlines()[-1])  # its last line: the file
+        acc = accuracy(written, split / "solution.csv")
     lines = [line for line in done.stdout.splitlines()
              if line.startswith(("Budget", "Estimate", "Training on", "Summary", "Finished"))]
     return {"acc": round(acc, 5), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
@@ -82,6 +80,46 @@ def recipe_words(recipe):
     return ["--model", model, *[w for pair in pairs for w in ("--set", pair)]]
 
 
+#: Registered models' defaults on the seed-0 split (docs/benchmarks/accuracy.md, one thread,
+#: 2026-12-04; kagglecnn's from issue 42's trial on MNIST's test digits): (label, CPU-s, accuracy).
+DEFAULTS = [("lenet5 defaults", 119, 0.9924), ("lenet5 --epochs 60", 159, 0.9933),
+            ("kagglecnn defaults", 1460, 0.9965)]
+
+
+def plot(logs, path):
+    """Accuracy against CPU-seconds: each run in the JSON-lines ``logs`` (one colour per
+    recipe, its seeds' mean as a larger mark) and the defaults' figures, as a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [json.loads(line) for log in logs for line in Path(log).read_text().splitlines()
+            if line.strip()]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, name in enumerate(dict.fromkeys(r["recipe"] for r in runs)):
+        mine = [r for r in runs if r["recipe"] == name]
+        colour = f"C{i}"
+        ax.scatter([r["cpu_s"] for r in mine], [r["acc"] for r in mine], color=colour, s=18,
+                   alpha=0.6)
+        ax.scatter(np.mean([r["cpu_s"] for r in mine]), np.mean([r["acc"] for r in mine]),
+                   color=colour, s=90, marker="D", label=f"{name} ({len(mine)} seeds)")
+    for label, cpu, acc in DEFAULTS:
+        ax.scatter(cpu, acc, color="grey", marker="s", s=50)
+        ax.annotate(label, (cpu, acc), textcoords="offset points", xytext=(6, -10), fontsize=8)
+    for mark, cpu in ((0.992, 60), (0.9965, 600)):
+        ax.plot([cpu, cpu], [mark, 1.0], color="black", lw=0.8, ls=":")
+        ax.plot([0, cpu], [mark, mark], color="black", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("CPU-seconds, end to end (CSV read, training, 18,000 rows predicted)")
+    ax.set_ylabel("held-out accuracy (18,000 rows)")
+    ax.set_title("kagdigits submission on 42,000 MNIST rows, 2-core AMD EPYC (Zen 4)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def tier_recipe(tier):
     """A tier as ``"MODEL NAME=VALUE ..."`` (:func:`recipe_words` reads it)."""
     return " ".join([tier.model, *(f"{k}={v!r}".replace(" ", "") for k, v in tier.params.items())])
@@ -89,7 +127,7 @@ def tier_recipe(tier):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--splits", nargs="+", type=Path, required=True,
+    parser.add_argument("--splits", nargs="+", type=Path, default=[],
                         help="folders of make_split.py (train.csv, test.csv, solution.csv)")
     parser.add_argument("--budget", nargs="*", default=[],
                         help="budgets to run as a user would (--budget X: chosen here, now)")
@@ -100,15 +138,22 @@ def main(argv=None):
                         help='"MODEL NAME=VALUE ..." to run instead (repeatable)')
     parser.add_argument("--args", default="", help="more submission arguments, e.g. --threads 1")
     parser.add_argument("--log", type=Path, default=LOG, help=f"JSON lines log, default {LOG}")
+    parser.add_argument("--plot", type=Path, metavar="PNG",
+                        help="draw accuracy against CPU-seconds from --logs (and the defaults' "
+                             "figures) into PNG, and stop")
+    parser.add_argument("--logs", nargs="*", type=Path, default=[], help="logs for --plot")
     args = parser.parse_args(argv)
+    if args.plot:
+        plot(args.logs or [args.log], args.plot)
+        return 0
     runs = [(f"--budget {b}", ["--budget", b]) for b in args.budget]
     tiers = {tier.name: tier for tier in TIERS}
     for name in args.tier:
         tier = tiers[name]
         runs.append((f"tier {name}", recipe_words(tier_recipe(tier))))
     runs += [(r, recipe_words(r)) for r in args.recipe]
-    if not runs:
-        parser.error("give --budget DURATION ..., --tier NAME ... or --recipe RECIPE")
+    if not runs or not args.splits:
+        parser.error("give --splits and --budget DURATION ..., --tier NAME ... or --recipe RECIPE")
     args.log.parent.mkdir(parents=True, exist_ok=True)
     for name, words in runs:
         results = []
