@@ -2,11 +2,13 @@
 fit that keeps to it.
 
 The recipes are the tiers of docs/benchmarks/tiers.md (:data:`TIERS`): ordinary
-parameters of registered models, each measured end to end on Kaggle-size data (42,000
-training rows, 18,000 held out, 3 seeds) on 2 CPU cores. :func:`choose_recipe` times a few
-training steps of one probe recipe on this machine (:func:`probe_step`), so that the
-choice follows this machine's speed (and its load) rather than a fixed table: each tier's
-cost is its measured cost relative to the probe's, times the probe's step here. It picks
+parameters of registered models, for Kaggle-size data (42,000 training rows) on 2 CPU
+cores; each tier says where its expected accuracy comes from (3 seeds end to end on 18,000
+held-out rows, or a plain loop's figure where the package's run is still to be measured).
+:func:`choose_recipe` times a few training steps of one probe recipe on this machine
+(:func:`probe_step`), so that the choice follows this machine's speed (and its load)
+rather than a fixed table: each tier's cost is its measured cost relative to the probe's,
+times the probe's step here. It picks
 the most accurate tier whose estimate fits; when none does, the quickest one with fewer
 epochs. :class:`BudgetGuard` then watches the epochs' durations while it trains: when the
 epochs left would end past the budget, it compresses the rest of the one-cycle schedule

@@ -32,7 +32,9 @@ def test_a_budget_chooses_says_and_trains_a_tier(tiny_kaggle_files, tmp_path, ca
     from kagdigits.models import budget
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(budget, "probe_step", lambda *a, **k: 1e-3)  # tested in tests/models
+    # a very slow machine (5 s per row; the probe itself is tested in tests/models): an hour
+    # buys only the quick tier's one epoch of these 200 rows
+    monkeypatch.setattr(budget, "probe_step", lambda *a, **k: 5.0)
     train, test = tiny_kaggle_files
     argv = ["submission", "--train", str(train), "--test", str(test), "--budget", "1h",
             "--out", "subs", "--threads", "1", "--set", "batch_size=64"]
@@ -40,6 +42,7 @@ def test_a_budget_chooses_says_and_trains_a_tier(tiny_kaggle_files, tmp_path, ca
     out = capsys.readouterr().out
     budget = [line for line in out.splitlines() if line.startswith("Budget 1h: ")]
     assert len(budget) == 1 and "expected held-out accuracy" in budget[0]
+    assert "kagglecnn, 1 epoch, " in budget[0] and "(tier 30s" in budget[0]
     written = out.strip().splitlines()[-1]
     assert Path(written).name.startswith("kagglecnn-")  # the run is named by its model
     assert len(read_labels_csv(written, n_rows=100)) == 100
