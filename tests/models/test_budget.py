@@ -48,17 +48,18 @@ def test_the_same_budget_chooses_a_quicker_recipe_on_a_slower_machine():
     assert slower.epochs <= quick.epochs
 
 
-def test_a_long_budget_takes_the_most_accurate_tier_and_a_short_one_fewer_epochs():
+def test_a_long_budget_takes_the_best_tier_and_a_shorter_one_fewer_of_its_epochs():
     best = max(TIERS, key=lambda t: t.accuracy)
-    assert fastest_fit(3600, 1e-3).tier is best and fastest_fit(3600, 1e-3).epochs == best.epochs
-    quick = min(TIERS, key=lambda t: t.accuracy)
-    one_epoch = fastest_fit(3600, 1e-3)  # any: the per-epoch time of the quickest tier
-    per_epoch = KAGGLE_ROWS * 1e-3 * quick.cost
-    predict = KAGGLE_TEST * 1e-3 * quick.cost * 0.4
-    if quick.epochs > 1:  # between one epoch and all of them: fewer epochs, said in the line
-        short = fastest_fit((predict + 1.5 * per_epoch) / 0.9, 1e-3)
-        assert short.tier is quick and short.epochs == 1 and "fewer epochs" in short.line()
-    assert one_epoch.seconds > 0
+    long = fastest_fit(3600, 1e-3)
+    assert long.tier is best and long.epochs == best.epochs
+    per_epoch = KAGGLE_ROWS * 1e-3 * best.cost
+    predict = KAGGLE_TEST * 1e-3 * best.cost * 0.4
+    epochs = best.min_epochs + 1
+    short = fastest_fit((predict + (epochs + 0.5) * per_epoch) / 0.9, 1e-3)
+    assert short.tier is best and short.epochs == epochs < best.epochs
+    assert "fewer epochs than tier" in short.line()
+    shorter = fastest_fit((predict + (best.min_epochs - 0.5) * per_epoch) / 0.9, 1e-3)
+    assert shorter.tier is TIERS[0]  # below its fewest epochs, the quick tier instead
 
 
 def test_a_budget_too_short_for_one_epoch_is_one_line():
