@@ -11,6 +11,8 @@ BUDGET ?=
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
+ON     ?=
+ACCELERATOR ?=
 FILE   ?=
 MSG    ?= kagdigits submission
 
@@ -39,10 +41,12 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $(DOCS_STAMP)
 
+# ON=kaggle: train in a private kernel on Kaggle's GPU (ACCELERATOR=NvidiaTeslaT4 to choose).
 submission: $(STAMP)
 	@$(BIN)/kagdigits submission $(if $(MODEL),--model $(MODEL)) \
 		$(if $(BUDGET),--budget $(BUDGET)) --device $(DEVICE) \
-		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS) $(CTRL_C_OK)
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(ON),--on $(ON)) \
+		$(if $(ACCELERATOR),--accelerator $(ACCELERATOR)) $(ARGS) $(CTRL_C_OK)
 
 # Continue the newest unfinished `make submission` run (RUN_ID=<run-id>: that one).
 resume: $(STAMP)

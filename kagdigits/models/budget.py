@@ -183,8 +183,8 @@ def choose_tier(budget, n_rows, row_seconds, n_test=0, tiers=TIERS, spent=0.0):
     estimate (:func:`tier_seconds` at ``row_seconds``, this machine's measured time per
     training row of the probe) is at most :data:`FILL` of it with all its epochs, or with
     fewer but at least its ``min_epochs``; else the quickest tier (the first of ``tiers``)
-    with the most epochs that fit. Raises a one-line ``InputError`` when not even one epoch of the quickest fits
-    (``spent``: seconds of the budget already used, for the message)."""
+    with the most epochs that fit. Raises a one-line ``InputError`` when not even one epoch
+    of the quickest fits (``spent``: seconds of the budget already used, for the message)."""
     ranked = sorted(tiers, key=lambda t: t.accuracy, reverse=True)
     quickest = tiers[0]  # quickest first
     for tier in [*ranked, quickest]:

@@ -16,7 +16,8 @@ ROOT = Path(__file__).parents[2]
     (["--budget", "soon"], "budget 'soon' is not a duration; write e.g. 30s, 5m, 1h or 1h30m"),
     (["--budget", "5m", "--model", "lenet5"], "--budget chooses the model and its epochs; "
                                               "drop --model, or --budget"),
-    (["--budget", "5m", "--epochs", "3"], "drop --epochs, or --budget")])
+    (["--budget", "5m", "--epochs", "3"], "drop --epochs, or --budget"),
+    (["--budget", "5m", "--on", "kaggle"], "with --on kaggle pass --model")])
 def test_budget_errors_are_one_line(extra, says, tiny_kaggle_files, tmp_path, capsys,
                                     monkeypatch):
     monkeypatch.chdir(tmp_path)
