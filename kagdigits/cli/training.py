@@ -12,13 +12,74 @@ LATEST = "latest"
 #: instead (dest -> flag); given with ``--resume`` they are ignored, and it says so.
 KEPT_BY_RESUME = {"epochs": "--epochs", "model": "--model", "seed": "--seed",
                   "params": "--set", "device": "--device", "train": "--train",
-                  "test": "--test"}
+                  "test": "--test", "budget": "--budget"}
+
+
+#: The model trained without ``--model`` (and without ``--budget``).
+DEFAULT_MODEL = "lenet5"
+
+
+def check_budget_args(args):
+    """With ``--budget``: a duration, and no ``--model`` or ``--epochs`` (it chooses them);
+    a one-line error otherwise, before any data are read."""
+    if getattr(args, "budget", None) is None:
+        return
+    from kagdigits.models.budget import parse_duration
+
+    parse_duration(args.budget)
+    given = [flag for flag, value in (("--model", args.model), ("--epochs", args.epochs))
+             if value is not None]
+    if given:
+        raise KagdigitsError(f"--budget chooses the model and its epochs; drop "
+                             f"{' and '.join(given)}, or --budget")
+
+
+def process_age():
+    """Seconds since this process started (Linux: /proc; elsewhere 0), so that a budget
+    counts the start-up (imports) and the data's reading too."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def budget_precheck(config):
+    """The config that checks ``--set`` with ``--budget`` before the data are read: the
+    most accurate tier's model and recipe under them (every tier's model takes them)."""
+    import dataclasses
+
+    from kagdigits.models.budget import TIERS
+
+    best = max(TIERS, key=lambda tier: tier.accuracy)
+    return dataclasses.replace(config, model=best.model, params={**best.params, **config.params})
+
+
+def budget_choice(args, config, source):
+    """For ``--budget``: choose the recipe (:func:`kagdigits.models.budget.choose_recipe`,
+    from a probe of this machine's step), make it ``config``'s model and parameters (the
+    ``--set`` ones on top) and print the line saying what and why; the
+    :class:`~kagdigits.models.budget.Choice`."""
+    from kagdigits.models.budget import choose_recipe
+
+    n_test = 0 if source.X_test is None else len(source.X_test)
+    choice = choose_recipe(args.budget, source.X_train, source.y_train, n_test=n_test,
+                           elapsed=process_age(), device=config.device)
+    config.model = choice.tier.model
+    config.params = {**choice.params, **config.params}
+    print(choice.line(args.budget), flush=True)
+    return choice
 
 
 def ignored_by_resume(args):
     """The flags given with ``--resume`` that the resumed run ignores (sorted)."""
-    defaults = {"epochs": None, "model": "lenet5", "seed": 0, "params": [],
-                "device": "auto", "train": None, "test": None}
+    defaults = {"epochs": None, "model": None, "seed": 0, "params": [],
+                "device": "auto", "train": None, "test": None, "budget": None}
     return sorted(flag for dest, flag in KEPT_BY_RESUME.items()
                   if getattr(args, dest, defaults[dest]) != defaults[dest])
 
@@ -44,10 +105,11 @@ def run_config(args, **files):
     from kagdigits.runs.config import RunConfig
 
     if args.resume is None:
+        check_budget_args(args)
         seed = args.seed
         if not 0 <= seed <= MAX_SEED:
             raise KagdigitsError(f"--seed: expected an integer in [0, {MAX_SEED}], got {seed}")
-        config = RunConfig(command=args.command, model=args.model,
+        config = RunConfig(command=args.command, model=args.model or DEFAULT_MODEL,
                            params=parse_params(args.params), epochs=args.epochs,
                            device=args.device, seed=seed,
                            **{k: None if v is None else str(v) for k, v in files.items()})
@@ -252,16 +314,28 @@ def train(args, need_test=True, **files):
     from kagdigits.runs.fitting import restored_seconds
 
     config, run = run_config(args, **files)
+    budget = getattr(args, "budget", None) if run is None else None
     try:
         check_outputs(config, force=getattr(args, "force", False))
-        estimator = resumed_estimator(config, run) if run else build_estimator(config)
+        if run is not None:
+            estimator = resumed_estimator(config, run)
+        else:
+            estimator = build_estimator(config if budget is None else budget_precheck(config))
         source = load_training_data(config, need_test=need_test, write=not args.dry_run)
         X, y = source.X_train, source.y_train
         test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
         print(f"Train: {source.train_path} ({len(X):,} rows){test}")
         if need_test:
             warn_if_kaggle_cannot_score(source)
-        print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+        if budget is None:
+            print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+        else:
+            choice = budget_choice(args, config, source)
+            estimator = build_estimator(config)
+            estimator.set_params(callbacks=[*(estimator.callbacks or []),
+                                            ("budget", choice.guard())])
+            if args.dry_run:
+                print("Dry run: no run started, nothing trained.")
     except BaseException:
         if run is not None:
             run.close()
