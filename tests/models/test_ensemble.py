@@ -21,6 +21,7 @@ from kagdigits.models.inputs import to_images
 from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import load_model, save_model
+from kagdigits.runs.rundir import RunDir
 from tests.helpers import small_ensemble as small
 
 MEMBER = {"batch_size": 32}  # small_ensemble's member_params
@@ -188,7 +189,8 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     with pytest.raises(TrainingInterrupted, match="after 2 finished epoch"):
         fit_in_run(args, stopping, X, y)
     [run] = (tmp_path / "runs").iterdir()
-    resumed = fit_in_run(args, small(max_epochs=3), X, y, run_dir=run)
+    resumed = small(max_epochs=3)
+    fit_in_run(args, resumed, X, y, run=RunDir.open(run))
     assert resumed.history[:, "valid_loss"] == straight.history[:, "valid_loss"]
     assert np.array_equal(resumed.predict_proba(X), straight.predict_proba(X))
 
