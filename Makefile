@@ -16,7 +16,9 @@ RUN_ID ?= latest
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-# After Ctrl-C kagdigits says how to continue (exit code 130); make adds no "Error 130".
+# After Ctrl-C kagdigits saves the run, says how to continue and exits 130. A terminal's Ctrl-C
+# signals make too, which then prints "make: *** [...] Interrupt"; when only kagdigits gets
+# SIGINT (kill -INT PID), this keeps make from adding "Error 130".
 CTRL_C_OK := || { rc=$$?; test $$rc -eq 130 && exit 0; exit $$rc; }
 
 .PHONY: install submission resume submit data test bench lint clean serve docs
