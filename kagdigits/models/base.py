@@ -56,10 +56,15 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         follows ``classes_``, ``in_chans`` the images' channels, and a network that
         takes ``in_features`` (the MLP) gets the number of features, all learnt at fit.
     criterion : default=torch.nn.CrossEntropyLoss
+        The loss, on the network's logits (``criterion__<name>`` sets its arguments).
     optimizer : default=torch.optim.Adam
+        The optimizer's class (``optimizer__<name>`` sets its arguments).
     lr : float, default=2e-3
+        The optimizer's learning rate (with ``lr_schedule="onecycle"``: the peak).
     max_epochs : int, default=20
+        At most this many epochs; early stopping (``patience``) can end sooner.
     batch_size : int, default=128
+        Rows per training batch.
     train_split : callable or None, default=FallbackValidSplit(0.1, stratified=True, random_state=0)
         Held-out validation split for early stopping (stratified; on data too small for
         that, a plain random split, with a warning: :mod:`kagdigits.models.splits`);
