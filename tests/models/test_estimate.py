@@ -9,6 +9,8 @@ from kagdigits.models import estimate
 from kagdigits.models.ensemble import estimated_cost
 from kagdigits.models.estimate import StepTime, StepTimer, fit_seconds
 
+pytestmark = pytest.mark.real_probe  # the probe's own settings (tests/conftest.py)
+
 
 class Clock:
     """``time.perf_counter`` stand-in that moves on by scripted step times."""
