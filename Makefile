@@ -23,19 +23,24 @@ CTRL_C_OK := || { rc=$$?; test $$rc -eq 130 && exit 0; exit $$rc; }
 
 .PHONY: install submission resume submit data test bench lint clean serve docs
 
+# PIP_E: setuptools warns about every editable install, despite --quiet, that a folder named
+# like the package in the working directory would be imported instead; here that folder is
+# the package itself, which the editable install points at, so the warning is dropped.
+PIP_E := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e
+
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	@echo "Installing kagdigits into $(VENV)/ (the first time: a few minutes)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e ".[dev,serve]"
+	@$(PIP_E) ".[dev,serve]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # The docs tools (MkDocs, Material, mkdocstrings) on top of the install above.
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(PIP_E) ".[docs]"
 	touch $(DOCS_STAMP)
 
 submission: $(STAMP)
