@@ -78,14 +78,16 @@ def build_estimator(config, **overrides):
         raise set_error(exc) from None
 
 
-def print_estimate(config, estimator, X, y, dry_run=False):
+def print_estimate(config, estimator, X, y, dry_run=False, run_dir=None):
     """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
-    when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
-    was trained."""
+    when it starts training, or here with ``dry_run``); for a resumed run (``run_dir``),
+    how long its epochs left may take; with ``dry_run`` say that nothing was trained."""
     from kagdigits.models.estimate import estimate_line
+    from kagdigits.runs.folders import saved_epochs
 
     if estimator.networks() == [estimator]:
-        print(estimate_line(config.model, estimator, X, y), flush=True)
+        done = 0 if run_dir is None else saved_epochs(run_dir)
+        print(estimate_line(config.model, estimator, X, y, epochs_done=done), flush=True)
     elif dry_run:
         print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
@@ -234,7 +236,7 @@ def train(args, need_test=True, **files):
     print(f"Train: {source.train_path} ({len(X):,} rows){test}")
     if need_test:
         warn_if_kaggle_cannot_score(source)
-    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    print_estimate(config, estimator, X, y, dry_run=args.dry_run, run_dir=run_dir)
     if args.dry_run:
         return None
     start = time.perf_counter()

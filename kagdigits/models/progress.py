@@ -116,12 +116,12 @@ class BatchProgress(Callback):
         batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
         total = math.ceil(get_len(dataset_train) / batch_size)
         self._bar = progress(total=total, unit="batch", desc=f"epoch {len(net.history)}")
-        self._show_remaining(net)
+        self._show_remaining(net, refresh=True)
 
-    def _show_remaining(self, net):
+    def _show_remaining(self, net, refresh=False):
         seconds = remaining_seconds(net)
         if seconds is not None:
-            self._bar.set_postfix_str(f"fit: about {duration(seconds)} left", refresh=False)
+            self._bar.set_postfix_str(f"fit: about {duration(seconds)} left", refresh=refresh)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training and getattr(self, "_bar", None) is not None:
