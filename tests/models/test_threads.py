@@ -11,9 +11,9 @@ import torch
 from sklearn.base import clone
 
 from kagdigits import LeNet5Classifier
-from kagdigits.cli.main import main
 from kagdigits.models import threads
 from kagdigits.models.params import ParameterError
+from tests.helpers import run_cli
 
 # /proc/stat readings 0.1 s apart on the 2-core development machine (2026-12-08), recorded
 # with ``open("/proc/stat").read()`` (the cpu lines) and this process's CPU time between
@@ -200,12 +200,11 @@ def test_the_threads_option_above_the_cores_is_one_warning_line(tiny_kaggle_file
     monkeypatch.setattr(warnings, "showwarning", show)  # as the command line, not pytest
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        code = main(["fit", "--train", str(train), "--threads", "99999", "--epochs", "1",
-                     "--save", "m.kd", "--dry-run"])
-    captured = capsys.readouterr()
-    assert code == 0 and "Estimate: lenet5" in captured.out
+        code, out, err = run_cli(capsys, "fit", "--train", train, "--threads", "99999",
+                                 "--epochs", "1", "--save", "m.kd", "--dry-run")
+    assert code == 0 and "Estimate: lenet5" in out
     assert ("kagdigits: warning: --threads 99999: this process has 1 usable core; training "
-            "with 1\n") in captured.err
+            "with 1\n") in err
 
 
 def test_cgroup_quota_caps_the_usable_cores(tmp_path, monkeypatch):
