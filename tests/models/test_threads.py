@@ -25,12 +25,6 @@ BUSY = ("cpu  43894 1344 8790 42697 520 0 65 202 0 0\n"
         "cpu  43915 1344 8791 42697 520 0 65 202 0 0\n"
         "cpu0 11134 891 3131 33197 234 0 7 114 0 0\n"
         "cpu1 32780 452 5660 9500 286 0 58 87 0 0\n", 0.0)
-QUIET = ("cpu  1000 0 500 20000 10 0 5 0 0 0\n"
-         "cpu0 500 0 250 10000 5 0 3 0 0 0\n"
-         "cpu1 500 0 250 10000 5 0 2 0 0 0\n",
-         "cpu  1001 0 501 20019 10 0 5 0 0 0\n"
-         "cpu0 501 0 250 10009 5 0 3 0 0 0\n"
-         "cpu1 500 0 251 10010 5 0 2 0 0 0\n", 0.0)
 
 
 def more_ticks(stat, core, busy=0, idle=0):
@@ -43,6 +37,12 @@ def more_ticks(stat, core, busy=0, idle=0):
             words[1], words[4] = str(int(words[1]) + busy), str(int(words[4]) + idle)
         lines.append(" ".join(words))
     return "\n".join(lines) + "\n"
+
+
+# QUIET: the machine was never idle while this was written (other sessions kept both cores
+# busy), so it is the BUSY reading moved on by 0.1 s of a nearly idle machine: per core 1
+# tick of user time and 9 idle (10 % busy).
+QUIET = (BUSY[0], more_ticks(more_ticks(BUSY[0], 0, busy=1, idle=9), 1, busy=1, idle=9), 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_this_process_s_own_work_is_not_counted():
     # the same 0.1 s with this process computing on core 1 all the time (10 ticks)
     busier = more_ticks(after, 1, busy=10, idle=-10)
     alone = threads.busy_share(before, after, 0.0)
-    assert threads.busy_share(before, busier, 0.0) == pytest.approx(alone + 10 / 21)  # ticks
+    assert threads.busy_share(before, busier, 0.0) == pytest.approx(alone + 0.5)
     assert threads.busy_share(before, busier, 0.1) == pytest.approx(alone)
 
 
@@ -126,7 +126,10 @@ def test_sampling_reads_proc_stat_twice_around_the_wait(tmp_path, monkeypatch):
     waits = []
     monkeypatch.setattr(threads.time, "sleep", lambda s: (waits.append(s),
                                                          stat.write_text(after)))
-    assert threads.sample_busy(stat=stat) == 1.0 and waits == [threads.SAMPLE_SECONDS]
+    own = iter([1.0, 1.05])  # this process's CPU time: 0.05 s (5 of the 21 ticks) its own
+    monkeypatch.setattr(threads, "_own_seconds", lambda: next(own))
+    assert threads.sample_busy(stat=stat) == pytest.approx(16 / 21)
+    assert waits == [threads.SAMPLE_SECONDS]
 
 
 def test_without_proc_stat_the_load_average_decides(tmp_path, monkeypatch):
