@@ -126,9 +126,9 @@ def test_sampling_reads_proc_stat_twice_around_the_wait(tmp_path, monkeypatch):
     waits = []
     monkeypatch.setattr(threads.time, "sleep", lambda s: (waits.append(s),
                                                          stat.write_text(after)))
-    own = iter([1.0, 1.05])  # this process's CPU time: 0.05 s (5 of the 21 ticks) its own
+    own = iter([1.0, 1.05])  # this process's CPU time: 0.05 s, 5 of the cores' 22 ticks
     monkeypatch.setattr(threads, "_own_seconds", lambda: next(own))
-    assert threads.sample_busy(stat=stat) == pytest.approx(16 / 21)
+    assert threads.sample_busy(stat=stat) == pytest.approx(17 / 22)
     assert waits == [threads.SAMPLE_SECONDS]
 
 
