@@ -1,13 +1,18 @@
 # kagdigits — the commands the README promises.
+# make submission [MODEL=name | BUDGET=30s|5m|1h] [EPOCHS=n] [DEVICE=cpu] [ARGS="..."]
+# (no MODEL: lenet5; BUDGET: the measured recipe for that time, docs/benchmarks/tiers.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
-MODEL  ?= lenet5
+MODEL  ?=
+BUDGET ?=
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
+ON     ?=
+ACCELERATOR ?=
 FILE   ?=
 MSG    ?= kagdigits submission
 
@@ -36,9 +41,12 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $(DOCS_STAMP)
 
+# ON=kaggle: train in a private kernel on Kaggle's GPU (ACCELERATOR=NvidiaTeslaT4 to choose).
 submission: $(STAMP)
-	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
-		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS) $(CTRL_C_OK)
+	@$(BIN)/kagdigits submission $(if $(MODEL),--model $(MODEL)) \
+		$(if $(BUDGET),--budget $(BUDGET)) --device $(DEVICE) \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(ON),--on $(ON)) \
+		$(if $(ACCELERATOR),--accelerator $(ACCELERATOR)) $(ARGS) $(CTRL_C_OK)
 
 # Continue the newest unfinished `make submission` run (RUN_ID=<run-id>: that one).
 resume: $(STAMP)
