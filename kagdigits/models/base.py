@@ -18,10 +18,10 @@ loss on the host). The skorch versions this is tested with are pinned in pyproje
 import torch
 from skorch import NeuralNetClassifier
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import TeeGenerator
+from skorch.utils import TeeGenerator, to_numpy
 
 from kagdigits.models.augment import AUGMENTATIONS, augmented, make_augment, tta_augment
-from kagdigits.models.batching import BatchIterator
+from kagdigits.models.batching import BatchIterator, to_device
 from kagdigits.models.callbacks import default_callbacks, needs_batch_values
 from kagdigits.models.constraints import (
     BOOLEAN,
@@ -35,6 +35,7 @@ from kagdigits.models.constraints import (
 )
 from kagdigits.models.contract import SklearnContract
 from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
+from kagdigits.models.inputs import scaled_batch
 from kagdigits.models.params import validate_params
 from kagdigits.models.progress import prediction_progress
 from kagdigits.models.schedules import SCHEDULES
@@ -284,8 +285,21 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         images = len(vars(self).get("input_shape_", (1, 28, 28))) == 3
         return augmented(self, iterator) if training and images else iterator
 
+    def forward_proba(self, X):
+        """skorch's ``predict_proba`` (the prediction nonlinearity over :meth:`forward_iter`'s
+        outputs) with every batch's probabilities kept on the device and read to the host
+        once, at the end (skorch reads each batch back); a numpy array."""
+        nonlin = self._get_predict_nonlinearity()
+        probas = [nonlin(out[0] if isinstance(out, tuple) else out)
+                  for out in self.forward_iter(X, training=False, device=None)]
+        return to_numpy(torch.cat(probas))
+
     def infer(self, x, **fit_params):
-        """The module's output on batch ``x``, under ``precision``'s autocast, as float32."""
+        """The module's output on batch ``x``, under ``precision``'s autocast, as float32;
+        a uint8 batch (prediction's integer pixels) is moved to the device and scaled
+        there first (:func:`kagdigits.models.inputs.scaled_batch`)."""
+        if torch.is_tensor(x) and x.dtype == torch.uint8:
+            x = scaled_batch(to_device(x, self.device))
         if self._uses_channels_last() and torch.is_tensor(x) and x.dim() == 4:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         dtype = self._autocast_dtype()

@@ -46,9 +46,9 @@ from torch.func import functional_call, vmap
 from torch.utils.data import Subset
 
 from kagdigits.models.augment import make_augment
-from kagdigits.models.batching import BatchIterator
+from kagdigits.models.batching import BatchIterator, to_device
 from kagdigits.models.callbacks import restored_epochs
-from kagdigits.models.inputs import to_images
+from kagdigits.models.inputs import scaled_batch, to_images
 from kagdigits.models.progress import MemberProgress, progress
 
 #: Share of the free memory (CUDA: free device memory; CPU: MemAvailable) a stack may use.
@@ -456,8 +456,9 @@ def predicts_stacked(members):
 @torch.no_grad()
 def stacked_proba(members, X, vectorize="auto"):
     """The sum over ``members`` (fitted, :func:`predicts_stacked`) of their class
-    probabilities for images ``X`` (a float32 (n, C, H, W) array), in one pass: ``X`` is
-    copied to the device once and each batch goes through every stack of members."""
+    probabilities for images ``X`` (a float32 or uint8 (n, C, H, W) array), in one pass:
+    ``X`` is copied to the device once (uint8: scaled there batch by batch) and each batch
+    goes through every stack of members."""
     lead = members[0]
     device = torch.device(lead.device)
     groups = {}
@@ -466,11 +467,11 @@ def stacked_proba(members, X, vectorize="auto"):
     stacks = [(StackedNetwork([m.module_ for m in group], resolve_vectorize(vectorize, device),
                               group[0]._uses_channels_last()).eval(), group[0])
               for group in groups.values()]
-    X = torch.as_tensor(X).to(device)
+    X = to_device(torch.as_tensor(X), device)
     size = lead.get_params_for("iterator_valid").get("batch_size", lead.batch_size)
     total = []
     for batch in X.split(size):
-        proba = 0
+        batch, proba = scaled_batch(batch), 0
         for stack, first in stacks:
             with _autocast(first):
                 logits = stack(batch, shared=True).float()
