@@ -35,6 +35,7 @@ from kagdigits.models.constraints import (
 )
 from kagdigits.models.contract import SklearnContract
 from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
+from kagdigits.models.graphs import capture, release, wants_graphs
 from kagdigits.models.inputs import scaled_batch
 from kagdigits.models.params import validate_params
 from kagdigits.models.progress import prediction_progress
@@ -100,9 +101,14 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         Store the network and its input batches in ``torch.channels_last`` memory
         format; ``"auto"``: for networks with 2-D convolutions on CUDA, and on the
         CPU under bf16 (:func:`kagdigits.models.device.auto_channels_last`).
-    compile : bool, default=False
-        ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets its
-        arguments, e.g. ``compile__mode="max-autotune"``).
+    compile : bool or "auto", default="auto"
+        ``True``: ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets
+        its arguments, e.g. ``compile__mode="max-autotune"``). ``"auto"``: on a CUDA device,
+        replay the network's forward and backward passes of each full training batch as
+        CUDA graphs, captured at the first batch of each fit
+        (:mod:`kagdigits.models.graphs`; a capture that fails warns once and trains
+        eagerly); on the CPU nothing (compiling measured slower there than eager).
+        ``False``: eager.
     augment : "affine", class or None, default=None
         Random augmentation of the training batches on the training device, never of
         validation or prediction batches: ``"affine"`` (:class:`kagdigits.models.augment.Augment`:
@@ -168,7 +174,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         "lr": [Number(0)], "max_epochs": [Integer(1)], "batch_size": [Integer(1)],
         "patience": [Integer(1), NONE], "lr_decay": [Number(0, open=("low",)), NONE],
         "lr_schedule": [Options(SCHEDULES), NONE], "precision": [Options(("auto", *PRECISIONS))],
-        "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN],
+        "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN, Options(("auto",))],
         "random_state": [Integer(0), NONE], "verbose": [Integer(0), BOOLEAN],
         "warm_start": [BOOLEAN], "train_split": [CALLABLE, NONE],
         "augment": [Options(tuple(AUGMENTATIONS)), CLASS, NONE],
@@ -187,7 +193,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
                  iterator_train__shuffle=True, iterator_valid__batch_size=1024,
                  precision="auto", channels_last="auto",
-                 compile=False, lr_schedule="exponential", augment=None, ema=None, tta=0,
+                 compile="auto", lr_schedule="exponential", augment=None, ema=None, tta=0,
                  tta_params=None, n_threads="auto", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
@@ -241,6 +247,11 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         if self._uses_channels_last():
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
+
+    def torch_compile(self, module, name):
+        """skorch's ``torch.compile`` for ``compile=True``; ``compile="auto"`` leaves the
+        module as it is (its CUDA graphs are captured at the first training batch)."""
+        return module if self.compile == "auto" else super().torch_compile(module, name)
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         """skorch's, with ``fused=True`` for Adam and AdamW on CUDA (one kernel per step, and
@@ -303,6 +314,10 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         if self._uses_channels_last() and torch.is_tensor(x) and x.dim() == 4:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         dtype = self._autocast_dtype()
+        if (vars(self).get("graph_capture_") == "pending" and self.module_.training
+                and torch.is_grad_enabled() and torch.is_tensor(x)):
+            captured = capture(self.module_, to_device(x, self.device), dtype)
+            self.graph_capture_ = "captured" if captured else "failed"
         if dtype is None:
             return super().infer(x, **fit_params)
         with torch.autocast(self._device_type(), dtype=dtype):
@@ -317,10 +332,14 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
                   f"{f' Threads: {threads}.' if threads else ''}", flush=True)
         fp16 = self._autocast_dtype() is torch.float16
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
+        #: "pending" (captured at the first training batch), then "captured" or "failed";
+        #: "off" without ``compile="auto"`` on CUDA.
+        self.graph_capture_ = "pending" if wants_graphs(self.compile, self.device) else "off"
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.grad_scaler_ = None
+        release(self.module_)  # the network's own forward again: it copies and pickles
 
     def train_step(self, batch, **fit_params):
         """One optimizer step: skorch's, or with ``precision="fp16"`` (``grad_scaler_``) a

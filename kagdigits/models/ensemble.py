@@ -80,7 +80,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         memory, over a per-member estimate: weights x 6 and a batch's activations x 3);
         ``"auto"``: only that bound. ``None``: members train one at a time as separate
         estimators (as before 2026-12; each member then equals a lone fit bit for bit).
-        Members that cannot be stacked (``compile``, fp16, a custom iterator or loss,
+        Members that cannot be stacked (``compile=True``, fp16, a custom iterator or loss,
         ``tta`` of their own) train alone either way.
     device : str, default="auto"
         The members' device.

@@ -174,8 +174,9 @@ def stackable(member):
     """Whether ``member`` (an unfitted estimator) can train in a stack: a
     :class:`~kagdigits.models.base.DigitClassifier` with the default parts (the
     in-memory batch iterators, a cross-entropy loss, a ``ValidSplit`` or no split), no
-    ``compile``, no fp16 loss scaling, no ``warm_start`` and no test-time augmentation of
-    its own. Others train alone, as before."""
+    ``compile=True`` (``"auto"`` stacks: the stack runs its own step, eagerly), no fp16
+    loss scaling, no ``warm_start`` and no test-time augmentation of its own. Others
+    train alone, as before."""
     from_base = hasattr(member, "resolved_precision") and hasattr(member, "module")
     if not from_base:
         return False
@@ -184,7 +185,7 @@ def stackable(member):
             and member.criterion is torch.nn.CrossEntropyLoss
             and member.get_params_for("criterion").get("weight") is None
             and (split is None or isinstance(split, ValidSplit))
-            and not member.compile and not member.tta
+            and member.compile in (False, "auto") and not member.tta
             and member.resolved_precision() != "fp16" and not member.warm_start)
 
 

@@ -25,7 +25,7 @@ from kagdigits.runs.checkpoints import TrainingInterrupted
 from kagdigits.runs.fitting import fit_run
 from kagdigits.runs.folders import saved_epochs
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
 
 
 def small(**params):
