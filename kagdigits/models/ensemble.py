@@ -43,7 +43,7 @@ RECIPE = {"augment": "affine", "augment__rotation": 10, "augment__zoom": 0.1,
           "max_epochs": 45, "ema": None}
 
 
-@register_model("ensemble")
+@register_model("ensemble", kind="ensemble")
 class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     """Ensemble of registered models (default: 15 Kaggle CNNs trained with Deotte's recipe,
     :data:`RECIPE`): their mean probabilities.
@@ -305,7 +305,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     def hardware_summary(self):
         """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
         member's choice; they share device and settings)."""
-        members = getattr(self, "members_", None) or [self.new_members()[0].initialize()]
+        members = getattr(self, "members_", None) or self.new_members()[:1]
         return members[0].hardware_summary()
 
     def predict_proba(self, X):
@@ -419,11 +419,6 @@ def estimated_cost(members, X, n_jobs=None, y=None, stacks=()):
             f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
             f"{way} on {next(iter(steps.values())).hardware}{at_once}"
             f"{' (early stopping can end members sooner)' if stops else ''}.")
-
-
-def is_ensemble(estimator):
-    """Whether ``estimator`` is an :class:`EnsembleClassifier` (of members, not one network)."""
-    return isinstance(estimator, EnsembleClassifier)
 
 
 def n_parameters(estimator):

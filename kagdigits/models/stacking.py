@@ -35,7 +35,6 @@ the stack's first member's seed) and so depend on the stack, as does the roundin
 
 import copy
 import math
-import os
 import time
 
 import numpy as np
@@ -45,13 +44,14 @@ from skorch.dataset import ValidSplit
 from torch.func import functional_call, vmap
 from torch.utils.data import Subset
 
+from kagdigits.files.memory import available_memory
 from kagdigits.models.augment import make_augment
 from kagdigits.models.batching import BatchIterator, to_device
 from kagdigits.models.callbacks import restored_epochs
 from kagdigits.models.inputs import scaled_batch, to_images
 from kagdigits.models.progress import MemberProgress, progress
 
-#: Share of the free memory (CUDA: free device memory; CPU: MemAvailable) a stack may use.
+#: Share of the memory this process may use (:mod:`kagdigits.files.memory`) a stack may take.
 MEMORY_SHARE = 0.5
 
 
@@ -408,15 +408,11 @@ def member_bytes(member, X):
 
 
 def free_bytes(device):
-    """Memory a stack may use on ``device``: :data:`MEMORY_SHARE` of the free CUDA memory
-    or of the host's available memory."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(MEMORY_SHARE * torch.cuda.mem_get_info(device)[0])
-    try:
-        return int(MEMORY_SHARE * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 2 ** 31
+    """Memory a stack may use on ``device``: :data:`MEMORY_SHARE` of what
+    :func:`kagdigits.files.memory.available_memory` says this process may use (2 GiB where
+    the system does not say)."""
+    free = available_memory(torch.device(device))
+    return 2 ** 31 if free is None else int(MEMORY_SHARE * free)
 
 
 def stack_size_for(member, X, limit=None):

@@ -8,7 +8,6 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits import EnsembleClassifier
 from kagdigits.models import stacking
 from kagdigits.models.augment import Augment
 from kagdigits.models.stacking import (
@@ -24,15 +23,9 @@ from kagdigits.nets.kagglecnn import KaggleCNN
 from kagdigits.runs.checkpoints import TrainingInterrupted
 from kagdigits.runs.fitting import fit_run
 from kagdigits.runs.folders import saved_epochs
+from tests.helpers import small_ensemble as small
 
 CUDA = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
-
-
-def small(**params):
-    """One-epoch LeNet-5 members on the CPU, batch 32, unless ``params`` say otherwise."""
-    settings = dict(member="lenet5", n_members=2, max_epochs=1, recipe=False, device="cpu",
-                    verbose=0, member_params={"batch_size": 32})
-    return EnsembleClassifier(**{**settings, **params})
 
 
 class RecordingAugment(Augment):
