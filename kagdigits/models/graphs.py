@@ -47,13 +47,16 @@ def capture(module, sample, autocast_dtype=None, make_graphed=None):
     """
     make_graphed = make_graphed or torch.cuda.make_graphed_callables
     kept = [b.detach().clone() for b in module.buffers()]
+    own = vars(module).get("forward")  # an instance's own forward, if any, is put back
     device = sample.device.type
     try:
         with torch.autocast(device, dtype=autocast_dtype, enabled=autocast_dtype is not None,
                             cache_enabled=False):
             make_graphed(module, (sample.detach().clone(),))  # sets module.forward
     except Exception as exc:  # noqa: BLE001 - any failure leaves the eager network
-        release(module)
+        module.__dict__.pop("forward", None)
+        if own is not None:
+            module.forward = own
         reason = " ".join(str(exc).split()) or type(exc).__name__
         warnings.warn(f"CUDA graph capture of the training step failed ({reason[:200]}); "
                       "training runs eagerly; set compile=False to skip the attempt",
@@ -74,11 +77,14 @@ def capture(module, sample, autocast_dtype=None, make_graphed=None):
             return out.clone() if torch.is_tensor(out) else out  # the next replay reuses it
         return eager(x, *args, **kwargs)
 
+    forward.graphed = True
     module.forward = forward
     return True
 
 
 def release(module):
     """Give ``module`` back its own ``forward`` (the graphs are freed with the last
-    reference to them), so that it copies and pickles as before."""
-    module.__dict__.pop("forward", None)
+    reference to them), so that it copies and pickles as before; a module :func:`capture`
+    did not patch is left alone."""
+    if getattr(vars(module).get("forward"), "graphed", False):
+        del module.forward
