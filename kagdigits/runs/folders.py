@@ -307,6 +307,10 @@ def run_info(run_dir):
         state = "unfinished" if epochs else "no epoch saved"
     if is_running(run_dir):
         state = "training"
+    kaggle = info.get("kaggle") if isinstance(info, dict) else None
+    if isinstance(kaggle, dict) and state != "finished":  # trains in a Kaggle kernel
+        state = "failed on Kaggle" if kaggle.get("state") in ("error", "cancelled") \
+            else "on Kaggle"
     if any(run_dir.glob("member-[0-9][0-9]")) or _run_kind(info, model) == "ensemble":
         valid_acc = None
     started = (run_dir / RUN_INFO).stat().st_mtime if (run_dir / RUN_INFO).exists() \
