@@ -13,6 +13,16 @@ pytest_plugins = ["tests.fake_kaggle"]
 torch.set_num_threads(1)  # tests run small nets; one thread avoids oversubscribing 2 cores
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` (``pytest -m cuda`` selects them) skip without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def seed():
     """Seed numpy and torch before every test."""
