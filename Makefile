@@ -1,10 +1,13 @@
 # kagdigits — the commands the README promises.
+# make submission [MODEL=name | BUDGET=30s|5m|1h] [EPOCHS=n] [DEVICE=cpu] [ARGS="..."]
+# (no MODEL: lenet5; BUDGET: the measured recipe for that time, docs/benchmarks/tiers.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
-MODEL  ?= lenet5
+MODEL  ?=
+BUDGET ?=
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
@@ -47,7 +50,8 @@ $(DOCS_STAMP): $(STAMP)
 
 # ON=kaggle: train in a private kernel on Kaggle's GPU (ACCELERATOR=NvidiaTeslaT4 to choose).
 submission: $(STAMP)
-	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
+	@$(BIN)/kagdigits submission $(if $(MODEL),--model $(MODEL)) \
+		$(if $(BUDGET),--budget $(BUDGET)) --device $(DEVICE) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(ON),--on $(ON)) \
 		$(if $(ACCELERATOR),--accelerator $(ACCELERATOR)) $(ARGS) $(CTRL_C_OK)
 

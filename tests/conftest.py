@@ -13,6 +13,16 @@ pytest_plugins = ["tests.fake_kaggle"]
 torch.set_num_threads(1)  # tests run small nets; one thread avoids oversubscribing 2 cores
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` (``pytest -m cuda`` selects them) skip without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def seed():
     """Seed numpy and torch before every test."""
@@ -21,11 +31,13 @@ def seed():
 
 
 #: The cost-estimate probe that every training command runs first (kagdigits.models.estimate),
-#: made cheap for the tests: one warm-up step and two timed steps, instead of at least 3 + 5
-#: steps and a second. The steps are still real training steps on the fit's own path; the
-#: tests marked ``real_probe`` (tests/models/test_estimate.py, one CLI test) keep the real one.
+#: made cheap for the tests: one warm-up step, two timed steps and one timed forward batch,
+#: instead of at least 3 + 5 steps and seconds. They are still real steps on the fit's own
+#: path; tests marked ``real_probe`` (tests/models/test_estimate.py, one CLI test) keep the
+#: real probe.
 CHEAP_PROBE = {"WARMUP_STEPS": 1, "MAX_WARMUP_STEPS": 1, "WARMUP_SECONDS": 0.0,
-               "TIMED_STEPS": 2, "TIMED_SECONDS": 0.0, "MAX_TIMED_STEPS": 2}
+               "TIMED_STEPS": 2, "TIMED_SECONDS": 0.0, "MAX_TIMED_STEPS": 2,
+               "FORWARD_BATCHES": 1, "MAX_FORWARD_BATCHES": 1}
 
 
 @pytest.fixture(autouse=True)

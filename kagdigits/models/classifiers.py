@@ -7,7 +7,7 @@ parameters not listed in a docstring are those of
 """
 
 from kagdigits.models.base import DigitClassifier
-from kagdigits.models.constraints import PROBABILITY
+from kagdigits.models.constraints import PROBABILITY, Number
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 from kagdigits.registry import register_model
 
@@ -212,7 +212,7 @@ class KaggleCNNClassifier(DigitClassifier):
     The same schedule is the best single model found for Fashion-MNIST. About 290
     CPU-seconds per demo fit. The ensemble trains its members with Deotte's own recipe
     instead (:data:`kagdigits.models.ensemble.RECIPE`).
-    Network option: ``module__dropout`` (see :class:`kagdigits.nets.KaggleCNN`).
+    Network options: ``module__dropout``, ``module__width`` (see :class:`kagdigits.nets.KaggleCNN`).
 
     Parameters
     ----------
@@ -233,7 +233,8 @@ class KaggleCNNClassifier(DigitClassifier):
         ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults, with rotation.
     """
 
-    _parameter_constraints = {"module__dropout": [PROBABILITY]}
+    _parameter_constraints = {"module__dropout": [PROBABILITY],
+                              "module__width": [Number(0, open=("low",))]}
 
     def __init__(self, module=KaggleCNN, *, lr=3e-3, lr_schedule="onecycle", patience=None,
                  batch_size=64, max_epochs=60, ema=0.99, **kwargs):
