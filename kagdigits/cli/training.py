@@ -160,14 +160,16 @@ def resumed_estimator(config, run):
                              "with it, start a new one") from None
 
 
-def print_estimate(config, estimator, X, y, dry_run=False):
+def print_estimate(config, estimator, X, y, dry_run=False, run=None):
     """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
-    when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
-    was trained."""
+    when it starts training, or here with ``dry_run``); for a resumed ``run`` (a
+    :class:`~kagdigits.runs.rundir.RunDir`), how long its epochs left may take; with
+    ``dry_run`` say that nothing was trained."""
     from kagdigits.models.estimate import estimate_line
 
     if not is_ensemble(estimator):
-        print(estimate_line(config.model, estimator, X, y), flush=True)
+        done = 0 if run is None else run.latest_epoch
+        print(estimate_line(config.model, estimator, X, y, epochs_done=done), flush=True)
     elif dry_run:
         print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
@@ -328,7 +330,7 @@ def train(args, need_test=True, **files):
         if need_test:
             warn_if_kaggle_cannot_score(source)
         if budget is None:
-            print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+            print_estimate(config, estimator, X, y, dry_run=args.dry_run, run=run)
         else:
             choice = budget_choice(args, config, source)
             estimator = build_estimator(config)

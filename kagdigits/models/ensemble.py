@@ -80,7 +80,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         memory, over a per-member estimate: weights x 6 and a batch's activations x 3);
         ``"auto"``: only that bound. ``None``: members train one at a time as separate
         estimators (as before 2026-12; each member then equals a lone fit bit for bit).
-        Members that cannot be stacked (``compile``, fp16, a custom iterator or loss,
+        Members that cannot be stacked (``compile=True``, fp16, a custom iterator or loss,
         ``tta`` of their own) train alone either way.
     device : str, default="auto"
         The members' device.
@@ -318,9 +318,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         one_pass = self.stack_size is not None and predicts_stacked(self.members_)
         if one_pass:
             lead = self.members_[0]
-            X = lead._network_input(lead._checked_array(X, reset=False), reset=False)
+            X = lead._network_input(lead._checked_array(X, reset=False), reset=False,
+                                    integers=not self.tta)
         else:
-            X = to_images(X)
+            X = to_images(X, integers=not self.tta)
         total, count = 0, 0
         views = tta_views(X, self.tta, self.tta_params, self.random_state)
         n_pairs = (1 + (self.tta or 0)) * len(self.members_)

@@ -46,9 +46,9 @@ from torch.utils.data import Subset
 
 from kagdigits.files.memory import available_memory
 from kagdigits.models.augment import make_augment
-from kagdigits.models.batching import BatchIterator
+from kagdigits.models.batching import BatchIterator, to_device
 from kagdigits.models.callbacks import restored_epochs
-from kagdigits.models.inputs import to_images
+from kagdigits.models.inputs import scaled_batch, to_images
 from kagdigits.models.progress import MemberProgress, progress
 
 #: Share of the memory this process may use (:mod:`kagdigits.files.memory`) a stack may take.
@@ -174,8 +174,9 @@ def stackable(member):
     """Whether ``member`` (an unfitted estimator) can train in a stack: a
     :class:`~kagdigits.models.base.DigitClassifier` with the default parts (the
     in-memory batch iterators, a cross-entropy loss, a ``ValidSplit`` or no split), no
-    ``compile``, no fp16 loss scaling, no ``warm_start`` and no test-time augmentation of
-    its own. Others train alone, as before."""
+    ``compile=True`` (``"auto"`` stacks: the stack runs its own step, eagerly), no fp16
+    loss scaling, no ``warm_start`` and no test-time augmentation of its own. Others
+    train alone, as before."""
     from_base = hasattr(member, "resolved_precision") and hasattr(member, "module")
     if not from_base:
         return False
@@ -184,7 +185,7 @@ def stackable(member):
             and member.criterion is torch.nn.CrossEntropyLoss
             and member.get_params_for("criterion").get("weight") is None
             and (split is None or isinstance(split, ValidSplit))
-            and not member.compile and not member.tta
+            and member.compile in (False, "auto") and not member.tta
             and member.resolved_precision() != "fp16" and not member.warm_start)
 
 
@@ -452,8 +453,9 @@ def predicts_stacked(members):
 @torch.no_grad()
 def stacked_proba(members, X, vectorize="auto"):
     """The sum over ``members`` (fitted, :func:`predicts_stacked`) of their class
-    probabilities for images ``X`` (a float32 (n, C, H, W) array), in one pass: ``X`` is
-    copied to the device once and each batch goes through every stack of members."""
+    probabilities for images ``X`` (a float32 or uint8 (n, C, H, W) array), in one pass:
+    ``X`` is copied to the device once (uint8: scaled there batch by batch) and each batch
+    goes through every stack of members."""
     lead = members[0]
     device = torch.device(lead.device)
     groups = {}
@@ -462,11 +464,11 @@ def stacked_proba(members, X, vectorize="auto"):
     stacks = [(StackedNetwork([m.module_ for m in group], resolve_vectorize(vectorize, device),
                               group[0]._uses_channels_last()).eval(), group[0])
               for group in groups.values()]
-    X = torch.as_tensor(X).to(device)
+    X = to_device(torch.as_tensor(X), device)
     size = lead.get_params_for("iterator_valid").get("batch_size", lead.batch_size)
     total = []
     for batch in X.split(size):
-        proba = 0
+        batch, proba = scaled_batch(batch), 0
         for stack, first in stacks:
             with _autocast(first):
                 logits = stack(batch, shared=True).float()

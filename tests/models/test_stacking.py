@@ -25,7 +25,7 @@ from kagdigits.runs.fitting import fit_run
 from kagdigits.runs.layout import saved_epochs
 from tests.helpers import small_ensemble as small
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
 
 
 class RecordingAugment(Augment):
