@@ -79,15 +79,9 @@ def build_estimator(config, **overrides):
 
 
 def print_estimate(config, estimator, X, y, dry_run=False):
-    """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
-    when it starts training, or here with ``dry_run``); with ``dry_run`` say that nothing
-    was trained."""
-    from kagdigits.models.estimate import estimate_line
-
-    if estimator.networks() == [estimator]:
-        print(estimate_line(config.model, estimator, X, y), flush=True)
-    elif dry_run:
-        print(estimator.estimated_cost(X, y), flush=True)
+    """Print how long training ``estimator`` on ``X`` may take here (its
+    ``estimated_cost``); with ``dry_run`` say that nothing was trained."""
+    print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
         print("Dry run: no run started, nothing trained.")
 

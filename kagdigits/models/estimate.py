@@ -21,8 +21,6 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from kagdigits.models.stacking import fit_stack
-
 #: A step is past the warm-up when it takes at most this many times the fastest step yet.
 SETTLED = 1.5
 #: Warm-up steps at least, and at most (or :data:`WARMUP_SECONDS`, whichever comes first).
@@ -108,24 +106,17 @@ def _probe_data(X, y, rows):
 
 def time_training_steps(estimator, X, y=None):
     """The :class:`StepTime` of ``estimator`` (a single network, unfitted or not; left as
-    it is) training on batches of ``X`` (and labels ``y``; ``None``: made up), on this
-    machine, after a warm-up (see the module doc). A list of estimators: the step of all
-    of them as one stack (:func:`kagdigits.models.stacking.fit_stack`)."""
-    probes = [clone(e) for e in (estimator if isinstance(estimator, list) else [estimator])]
-    probe = probes[0]
+    it is; a stack of ensemble members too) training on batches of ``X`` (and labels ``y``;
+    ``None``: made up), on this machine, after a warm-up (see the module doc)."""
+    probe = clone(estimator)
     batch_size = probe.get_params_for("iterator_train").get("batch_size", probe.batch_size)
     steps = MAX_WARMUP_STEPS + MAX_TIMED_STEPS
     X_probe, y_probe = _probe_data(X, y, batch_size * steps)
     timer = StepTimer(cuda=torch.device(probe.device or "cpu").type == "cuda")
-    for other in probes:  # no checkpoints
-        other.set_params(max_epochs=1, train_split=None, verbose=0, warm_start=False,
-                         callbacks=None)
-    probe.set_params(callbacks=[("step_timer", timer)])
+    probe.set_params(max_epochs=1, train_split=None, verbose=0, warm_start=False,
+                     callbacks=[("step_timer", timer)])  # no checkpoints
     try:  # the fit sets the threads as the real one will (models.threads)
-        if len(probes) > 1 or isinstance(estimator, list):
-            fit_stack(probes, X_probe, y_probe)
-        else:
-            probe.fit(X_probe, y_probe)
+        probe.fit(X_probe, y_probe)
     except _Enough:
         pass
     timer = dict(probe.callbacks_)["step_timer"]

@@ -13,7 +13,6 @@ from sklearn.base import clone
 from kagdigits.errors import InputError, choose
 from kagdigits.models.augment import augmentation_class
 from kagdigits.models.constraints import Options
-from kagdigits.models.ensemble import is_ensemble
 from kagdigits.registry import get_model_class
 
 #: skorch prefixes whose targets' constructors tell which ``<prefix>__<name>`` exist.
@@ -97,7 +96,7 @@ def _init_arguments(target):
 
 def known_param_names(estimator):
     """Names ``set_params`` accepts for ``estimator``, and the prefixes that take any name."""
-    if is_ensemble(estimator):
+    if not hasattr(estimator, "get_params_for"):  # not a skorch net (an ensemble)
         return set(estimator.get_params()), []
     names = {n for n in estimator.get_params(deep=False) if not n.startswith("_")}
     open_prefixes = []
@@ -132,6 +131,9 @@ def check_param_names(estimator, params, model):
             hint = f"did you mean {' or '.join(close)}?"
         elif same_kind and prefix:
             hint = f"{prefix}__<name> takes one of: {', '.join(same_kind)}"
+        elif "member_params" in names:
+            hint = (f"set the members' parameters in member_params, e.g. --set "
+                    f"\"member_params={{'{name}': ...}}\"")
         else:
             hint = ("use an estimator parameter such as lr, max_epochs, batch_size, patience, "
                     "or module__<option> for the network")

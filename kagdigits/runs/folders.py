@@ -205,6 +205,7 @@ def _states(run_dir):
     """The folders and files of ``run_dir`` that only resuming needs."""
     run_dir = Path(run_dir)
     return [*run_dir.glob("epoch-[0-9][0-9][0-9][0-9]"), *run_dir.glob("member-[0-9][0-9]"),
+            *run_dir.glob("stack-[0-9][0-9]*"),
             *run_dir.glob(".epoch-*.tmp"), run_dir / BEST]
 
 
@@ -263,7 +264,8 @@ def _read_json(path):
 
 
 def _unfinished_histories(run_dir):
-    folders = sorted(Path(run_dir).glob("member-[0-9][0-9]")) or [Path(run_dir)]
+    folders = (sorted(Path(run_dir).glob("member-[0-9][0-9]"))
+               + sorted(Path(run_dir).glob("stack-[0-9][0-9]*"))) or [Path(run_dir)]
     histories = []
     for folder in folders:
         latest = latest_epoch_dir(folder)
@@ -305,7 +307,8 @@ def run_info(run_dir):
         state = "unfinished" if epochs else "no epoch saved"
     if is_running(run_dir):
         state = "training"
-    if any(run_dir.glob("member-[0-9][0-9]")) or _is_ensemble_model(model):
+    if any(run_dir.glob("member-[0-9][0-9]")) or any(run_dir.glob("stack-[0-9][0-9]*")) \
+            or _is_ensemble_model(model):
         valid_acc = None
     started = (run_dir / RUN_INFO).stat().st_mtime if (run_dir / RUN_INFO).exists() \
         else run_dir.stat().st_mtime
