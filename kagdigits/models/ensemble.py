@@ -166,23 +166,25 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _units(self, members, todo, X, saved):
-        """What trains together, as lists of positions: the ``saved`` stacks, then stacks
-        of one key (``stack_size`` and memory, ``n_jobs`` per key), the rest alone."""
-        units, by_key = list(saved), {}
+        """What trains together, as ``(stacked, positions)``: the ``saved`` stacks, stacks
+        of one key (``stack_size`` and memory, ``n_jobs`` per key; a stack of one member
+        too, so that a member trains the same in any stack), the others alone."""
+        units, by_key = [(True, unit) for unit in saved], {}
         for i in (i for i in todo if not any(i in unit for unit in saved)):
             key = None if self.stack_size is None else stack_key(members[i])
             by_key.setdefault(("alone", i) if key is None else key, []).append(i)
         parts = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
         limit = None if self.stack_size in ("auto", None) else self.stack_size
         for key, positions in by_key.items():
-            size = 1 if key[0] == "alone" else stack_size(members[positions[0]], X, limit)
-            units.extend(chunks(positions, size, parts))
-        return sorted(units)
+            stacked = key[0] != "alone"
+            size = stack_size(members[positions[0]], X, limit) if stacked else 1
+            units.extend((stacked, chunk) for chunk in chunks(positions, size, parts))
+        return sorted(units, key=lambda unit: unit[1])
 
-    def _estimator(self, members, unit, store, first, watcher):
+    def _estimator(self, members, stacked, unit, store, first, watcher):
         """What trains ``unit``: a stack or a lone member, with its callbacks and ``watcher``."""
         lead = members[unit[0]]
-        if len(unit) == 1:
+        if not stacked:
             added = [*store(first + unit[0]), ("progress", watcher)]
             return lead.set_params(callbacks=[*(lead.callbacks or []), *added])
         added = [*store.stack_callbacks([first + i for i in unit]), ("progress", watcher)]
@@ -205,14 +207,14 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         units = self._units(members, todo, X, saved) if todo else []
         bar = members_bar(len(todo), self.verbose and self.n_jobs is None)
         watchers = [UnitProgress(f"members {', '.join(str(first + i + 1) for i in unit)}/{n}",
-                                 bar) for unit in units]
-        jobs = [self._estimator(members, unit, store, first, watcher)
-                for unit, watcher in zip(units, watchers, strict=True)]
+                                 bar) for _, unit in units]
+        jobs = [self._estimator(members, stacked, unit, store, first, watcher)
+                for (stacked, unit), watcher in zip(units, watchers, strict=True)]
         fits = (Parallel(n_jobs=self.n_jobs, return_as="generator")(
             delayed(_fit)(job, X, y) for job in jobs) if self.n_jobs is not None
             else (_fit(job, X, y) for job in jobs))
         try:
-            for unit, fitted in zip(units, fits, strict=True):
+            for (_, unit), fitted in zip(units, fits, strict=True):
                 for i, member in zip(unit, fitted, strict=True):
                     members[i] = member
                     store.finished(first + i, member)
@@ -232,15 +234,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         """One line: how long :meth:`fit` on ``X`` may take here, the members grouped as
         ``fit`` groups them (each kind of stack or member timed once)."""
         members, steps, seconds = self.new_members(), {}, 0.0
-        for unit in self._units(members, range(len(members)), X, []):
+        units = self._units(members, range(len(members)), X, [])
+        for stacked, unit in units:
             group = [members[i] for i in unit]
-            key = (stack_key(group[0]) or type(group[0]), len(unit))
+            key = (stack_key(group[0]) if stacked else type(group[0]), len(unit))
             if key not in steps:
-                probe = group[0] if len(unit) == 1 else StackedClassifier(group,
-                                                                          self.stack_vectorize)
+                probe = StackedClassifier(group, self.stack_vectorize) if stacked else group[0]
                 steps[key] = time_training_steps(probe, X, y)
             seconds += max(fit_seconds(m, len(X), steps[key]) for m in group)
-        n_stacks = sum(len(unit) > 1 for unit in self._units(members, range(len(members)), X, []))
+        n_stacks = sum(stacked for stacked, _ in units)
         way = ("one after another" if not n_stacks else "as one stack" if n_stacks == 1
                else f"in {n_stacks} stacks one after another")
         at_once = "" if self.n_jobs in (None, 1) else f"; n_jobs={self.n_jobs} trains several at once"
@@ -359,7 +361,7 @@ def _stacked_proba(members, X):
         shapes = tuple((k, tuple(v.shape)) for k, v in m.module_.state_dict().items())
         key = (type(m.module_), shapes, precision, bool(channels_last), str(m.device))
         groups.setdefault(key, []).append(m)
-    stacks = [StackedModule([m.module_ for m in group], torch.device(key[4]).type == "cuda",
+    stacks = [StackedModule([m.module_.eval() for m in group], torch.device(key[4]).type == "cuda",
                             key[3], PRECISIONS[key[2]]).eval() for key, group in groups.items()]
     lead = members[0]
     size = lead.get_params_for("iterator_valid").get("batch_size", lead.batch_size)

@@ -357,8 +357,7 @@ class MemberCheckpoints(MemberCallbacks):
 
     def stack_finished(self, indices):
         """Remove the checkpoints of the stack of members ``indices``, all saved now."""
-        if len(indices) > 1:
-            shutil.rmtree(self.stack_folder(indices), ignore_errors=True)
+        shutil.rmtree(self.stack_folder(indices), ignore_errors=True)
 
     def restored(self, index, member):
         """The unfitted ``member`` (index ``index``) given the trained state that
