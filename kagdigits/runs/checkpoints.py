@@ -347,7 +347,11 @@ class MemberCheckpoints(MemberCallbacks):
         """Save the trained ``member`` (index ``index``) in its folder, atomically; after a
         Ctrl-C (a second one ends skorch's fit early, as if done) raise instead."""
         if STOP.is_set():
-            raise interrupted(self.run_dir, " (members unfinished were not saved)")
+            folders = [*self.run_dir.glob("stack-*"), *self.run_dir.glob("member-*")]
+            epochs = max((saved_epochs(folder) for folder in folders), default=0)
+            raise TrainingInterrupted(
+                f"training stopped by Ctrl-C after {epochs} finished epoch(s); checkpoints "
+                f"are in {self.run_dir} (no unfinished member was saved as finished)")
         folder = self.folder(index)
         folder.mkdir(parents=True, exist_ok=True)
         save_trained_state(member, folder / MEMBER)
