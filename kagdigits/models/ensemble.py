@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.dataset import ValidSplit
 from skorch.history import History
 
@@ -245,7 +245,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         n_stacks = sum(stacked for stacked, _ in units)
         way = ("one after another" if not n_stacks else "as one stack" if n_stacks == 1
                else f"in {n_stacks} stacks one after another")
-        at_once = "" if self.n_jobs in (None, 1) else f"; n_jobs={self.n_jobs} trains several at once"
+        at_once = ("" if self.n_jobs in (None, 1)
+                   else f"; n_jobs={self.n_jobs} trains several at once")
         stops = any(m.stops_early for m in members)
         return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
                 f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
@@ -268,7 +269,13 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         """Train the members on ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
         validate_params(self)
         tta_augment(self.tta_params)
-        X, y = self._inputs(X, reset=True), np.asarray(y)
+        if y is None:
+            raise InputError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
+        X, y = self._inputs(X, reset=True), column_or_1d(y, warn=True)
+        if len(X) != len(y):
+            raise InputError(f"X has {len(X)} rows but y has {len(y)} labels; pass one label "
+                             "per row")
         unlabelled = y == -1 if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
         if unlabelled.any() and self.pseudo_threshold is None:
             raise InputError(f"y has {unlabelled.sum()} unlabelled rows (-1); set "
@@ -313,8 +320,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             and m.predict_nonlinearity == "auto" for m in self.members_)
         if one_pass:
             X = to_images(X, shape=self.members_[0].input_shape_)
-        views = list(tta_views(X if one_pass else to_images(X), self.tta, self.tta_params,
-                               self.random_state)) if self.tta else [X]
+        views = list(tta_views(to_images(X, shape=self.members_[0].input_shape_), self.tta,
+                               self.tta_params, self.random_state)) if self.tta else [X]
         bar = members_bar(len(views) * len(self.members_), self.verbose >= 2,
                           desc="ensemble predict")
         total = 0
@@ -331,7 +338,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         """The label with the highest mean probability; warns when the images look unlike
         training digits (see :meth:`DigitClassifier.predict`)."""
         warn_if_unlike_training(X)
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     @property
     def history(self):

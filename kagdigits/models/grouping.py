@@ -1,7 +1,9 @@
 """Which ensemble members train together as one stack, and how many fit in memory."""
 
+import inspect
 import math
 
+import numpy as np
 import torch
 from sklearn.base import clone
 from skorch.dataset import ValidSplit
@@ -9,7 +11,7 @@ from skorch.dataset import ValidSplit
 from kagdigits.files.kaggle_csv import available_memory
 from kagdigits.models.base import DigitClassifier
 from kagdigits.models.batching import BatchIterator
-from kagdigits.models.inputs import to_images
+from kagdigits.models.inputs import to_inputs
 
 #: Share of the memory one may use (CUDA: free device memory) that a stack may take.
 MEMORY_SHARE = 0.5
@@ -58,12 +60,15 @@ def free_bytes(device):
 def member_bytes(member, X):
     """About what one more member adds to a stack while training: 6 copies of its weights
     (weights, gradients, Adam's moments, a weight average) and a batch's activations x 3."""
+    features = "in_features" in inspect.signature(member.module).parameters
+    x = torch.as_tensor(to_inputs(X[:1], features=features))
+    member.restore_fitted(np.arange(10), {"input_shape": tuple(x.shape[1:])})
     module = member.initialize().module_.cpu().eval()
     sizes = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
              for m in module.modules() if not list(m.children())]
     with torch.no_grad():
-        module(torch.as_tensor(to_images(X[:1])).to(memory_format=torch.contiguous_format))
+        module(x)
     for hook in hooks:
         hook.remove()
     return 4 * (6 * sum(p.numel() for p in module.parameters())

@@ -117,8 +117,9 @@ class StackedClassifier(DigitClassifier):
         if not isinstance(stack, StackedModule):
             return f"{self.device}, stack of {len(self.members)}"
         dtype = {v: k for k, v in PRECISIONS.items()}[stack.dtype]
-        return (f"{self.device}, {dtype}, {'channels_last' if stack.channels_last else 'contiguous'}"
-                f", stack of {len(stack)} ({'vmap' if stack.vectorize else 'loop'})")
+        layout = "channels_last" if stack.channels_last else "contiguous"
+        return (f"{self.device}, {dtype}, {layout}, stack of {len(stack)} "
+                f"({'vmap' if stack.vectorize else 'loop'})")
 
     def get_default_callbacks(self):
         """DigitClassifier's, with the members' scores (:meth:`on_epoch_end`) in place of

@@ -304,9 +304,9 @@ class MemberCheckpoints(MemberCallbacks):
     A lone member ``i`` checkpoints in ``member-<i + 1>/`` (two digits); a stack of members
     in ``stack-<i + 1>-<j + 1>-.../``, one :class:`RunCheckpoint` for all of them (each epoch
     saved for all its members at once, or not at all). A trained member comes back to this
-    process (from a joblib or Dask worker too) and is saved as ``member-<i + 1>/member.safetensors``;
-    resuming loads it instead of training the member again, and a stack with a checkpoint
-    continues from it. After a Ctrl-C nothing unfinished is saved as finished.
+    process (from a joblib or Dask worker too) and is saved as
+    ``member-<i + 1>/member.safetensors``; resuming loads it instead of training the member
+    again, and a stack with a checkpoint continues from it. After a Ctrl-C nothing unfinished is saved as finished.
     """
 
     def __init__(self, run_dir, resume=False):

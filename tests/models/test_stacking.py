@@ -13,10 +13,10 @@ import torch
 from skorch.callbacks import Callback
 
 from kagdigits import EnsembleClassifier
+from kagdigits.models import stacked as stacked_module
 from kagdigits.models.augment import Augment
 from kagdigits.models.draws import MemberDraws, member_keys
 from kagdigits.models.grouping import chunks, stack_key, stack_size
-from kagdigits.models import stacked as stacked_module
 from kagdigits.models.stacked import StackedModule
 from kagdigits.models.stacked_classifier import StackedClassifier
 from kagdigits.nets import KaggleCNN, LeNet5
@@ -123,7 +123,8 @@ x, y = torch.randn(3, 32, 1, 28, 28), torch.randint(0, 10, (3, 32))
 grads = []
 for vectorize in (True, False):
     stack = stacked.StackedModule([net(s) for s in range(3)], vectorize).train()
-    torch.nn.functional.cross_entropy(stack(x).flatten(0, 1), y.flatten(), reduction="sum").backward()
+    loss = torch.nn.functional.cross_entropy(stack(x).flatten(0, 1), y.flatten(), reduction="sum")
+    loss.backward()
     grads.append([p.grad for p in stack.parameters()])
 assert all((a - b).abs().max() <= 1e-4 * b.abs().max() + 1e-5 for a, b in zip(*grads))
 """
@@ -380,6 +381,6 @@ def test_a_kill_while_checkpointing_resumes_to_the_same_stack(digits, tmp_path, 
 def test_an_old_per_member_checkpoint_says_in_one_line_why_it_cannot_resume(tmp_path):
     (tmp_path / "member-02" / "epoch-0003").mkdir(parents=True)
     store = MemberCheckpoints(tmp_path, resume=True)
-    with pytest.raises(checkpoints.CheckpointError,
-                       match=r"member-02 holds member 2's own checkpoint \(epoch 3.*stack_size=None"):
+    with pytest.raises(checkpoints.CheckpointError, match=r"member-02 holds member 2's own "
+                                                          r"checkpoint \(epoch 3.*stack_size=None"):
         store.stack_callbacks([0, 1])
