@@ -306,7 +306,8 @@ class MemberCheckpoints(MemberCallbacks):
     saved for all its members at once, or not at all). A trained member comes back to this
     process (from a joblib or Dask worker too) and is saved as
     ``member-<i + 1>/member.safetensors``; resuming loads it instead of training the member
-    again, and a stack with a checkpoint continues from it. After a Ctrl-C nothing unfinished is saved as finished.
+    again, and a stack with a checkpoint continues from it. After a Ctrl-C nothing
+    unfinished is saved as finished.
     """
 
     def __init__(self, run_dir, resume=False):

@@ -20,6 +20,7 @@ from kagdigits.models.inputs import to_images
 from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import load_model, save_model
+from tests.helpers import one_line
 
 TINY = {"batch_size": 32}
 
@@ -260,3 +261,28 @@ def test_the_estimate_of_members_without_early_stopping_promises_no_early_end(di
         digits[0][:100])
     assert line.startswith("Ensemble: 2 members x 1 epochs on 100 rows, about ")
     assert "up to" not in line and "early stopping" not in line
+
+
+def test_a_dataframe_fit_keeps_the_input_contract(digits, recwarn):
+    """Like every estimator: feature names and count learnt, no member's class in a warning,
+    a frame with its columns in another order refused."""
+    import pandas as pd
+
+    X = pd.DataFrame(digits[0][:150], columns=[f"pixel{i}" for i in range(784)])
+    ensemble = small().fit(X, digits[1][:150])
+    assert ensemble.n_features_in_ == 784 and list(ensemble.feature_names_in_) == list(X.columns)
+    ensemble.predict(X)
+    assert not [w for w in recwarn if "LeNet5Classifier" in str(w.message)]
+    with pytest.raises(InputError, match="same order"):
+        ensemble.predict(X[X.columns[::-1]])
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"n_jobs": 0}, "n_jobs: expected an integer other than 0"),
+    ({"member_params": [1]}, "member_params: expected a dict or None, got [1]"),
+    ({"member": ["lenet5", 5]}, "member: expected a model name, an unfitted estimator or"),
+])
+def test_bad_ensemble_parameters_are_one_line_errors(params, message):
+    with pytest.raises(InputError) as info:
+        small(**params).initialize()
+    assert message in one_line(info)
