@@ -241,6 +241,7 @@ def bench_stack(X, y, args):
 def bench_ops(args):
     """aten operators and optimizer steps per training step of a 15-member kagglecnn stack
     (batch 64, ``vmap``): the difference of a 1,024-row and a 256-row fit, over 12 steps."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
     from torch.profiler import profile
 
     from kagdigits import EnsembleClassifier
@@ -253,7 +254,7 @@ def bench_ops(args):
         ensemble = EnsembleClassifier(member="kagglecnn", n_members=15, max_epochs=1,
                                       stack_vectorize=True, device=args.device, verbose=0,
                                       member_params={"train_split": None})
-        handle = torch.optim.optimizer.register_optimizer_step_post_hook(
+        handle = register_optimizer_step_post_hook(
             lambda *a: steps.append(n))
         with profile() as prof:
             ensemble.fit(X[:n], y[:n])
