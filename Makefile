@@ -8,6 +8,8 @@ MODEL  ?= lenet5
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
+ON     ?=
+ACCELERATOR ?=
 FILE   ?=
 MSG    ?= kagdigits submission
 
@@ -36,9 +38,11 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $(DOCS_STAMP)
 
+# ON=kaggle: train in a private kernel on Kaggle's GPU (ACCELERATOR=NvidiaTeslaT4 to choose).
 submission: $(STAMP)
 	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
-		$(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS) $(CTRL_C_OK)
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(ON),--on $(ON)) \
+		$(if $(ACCELERATOR),--accelerator $(ACCELERATOR)) $(ARGS) $(CTRL_C_OK)
 
 # Continue the newest unfinished `make submission` run (RUN_ID=<run-id>: that one).
 resume: $(STAMP)

@@ -1,8 +1,11 @@
-"""Shared fixtures: a fixed seed for every test and tiny real-digit data sets."""
+"""Shared fixtures: a fixed seed for every test, tiny real-digit data sets and one fitted
+LeNet-5 (with its saved file) for the tests that only read a fitted model."""
 
 import numpy as np
 import pytest
 import torch
+
+from tests.helpers import TINY
 
 #: The fake Kaggle server's ``fake_kaggle`` fixture, for every test that talks to Kaggle.
 pytest_plugins = ["tests.fake_kaggle"]
@@ -37,3 +40,20 @@ def tiny_kaggle_files(tmp_path, digits):
     write_kaggle_csv(train, X[:200], y[:200])
     write_kaggle_csv(test, X[200:])
     return train, test
+
+
+@pytest.fixture(scope="session")
+def lenet5(digits):
+    """A LeNet-5 fitted once per session: ``TINY`` settings in fp32 (so an ONNX graph matches
+    it to 1e-4) on the 300 digits. Shared: read it, do not change it."""
+    from kagdigits import LeNet5Classifier
+
+    return LeNet5Classifier(**TINY, precision="fp32").fit(*digits)
+
+
+@pytest.fixture(scope="session")
+def lenet5_kd(lenet5, tmp_path_factory):
+    """``lenet5`` saved as a .kd file (read it, do not change it)."""
+    from kagdigits.runs.persist import save_model
+
+    return save_model(lenet5, tmp_path_factory.mktemp("lenet5") / "lenet5.kd")

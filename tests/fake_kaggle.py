@@ -6,7 +6,20 @@ It implements what kaggle 2.2.4 / kagglesdk call for a competition (JSON POSTs t
 - ``StartSubmissionUpload`` -> ``{token, createUrl}``; ``PUT <createUrl>`` stores the bytes;
 - ``CreateSubmission`` (the token must have been uploaded) -> ``{message, ref}``;
 - ``GetSubmissionLimits`` -> the day's counts; ``ListSubmissions`` -> the submissions so far;
-- ``DownloadDataFiles`` -> a 302 redirect to ``/files/<competition>.zip``, served by GET.
+- ``DownloadDataFiles`` -> a 302 redirect to ``/files/<competition>.zip``, served by GET;
+
+and what it calls for a kernel (``/v1/kernels.KernelsApiService/<Method>``; see
+:class:`Kernel`):
+
+- ``SaveKernel`` -> ``{ref, url, versionNumber}``, and the kernel RUNS the script text it
+  received, in a temporary folder laid out like a Kaggle kernel (``input/digit-recognizer``
+  with ``kernel_input``'s files, ``working/`` for the output), with the Python of
+  ``kernel_python`` and no network, unless ``kernel_outcome`` says how it ends instead;
+- ``GetKernelSessionStatus`` -> ``{status, failureMessage}`` (``QUEUED`` while
+  ``hold_kernels()`` holds it, ``RUNNING``, then ``COMPLETE`` or ``ERROR``);
+- ``ListKernelSessionOutput`` -> the files the run wrote (``/kernel-output/...`` URLs,
+  served by GET) and its log, as Kaggle's JSON list of stream entries;
+- ``GetAcceleratorQuotaStatistics`` -> ``gpu_quota``.
 
 API calls need HTTP Basic auth with the fake's username and key (else a 401 JSON error
 like Kaggle's); ``fail(method, status, message)`` makes one method answer an error, and
@@ -18,7 +31,11 @@ the client sent, and uploads are kept byte for byte.
 import base64
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +43,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 SERVICE = "competitions.CompetitionApiService"
+KERNELS = "kernels.KernelsApiService"
+#: kagglesdk's ApiSaveKernelRequest fields (kernels_api_service.py): what the client may send.
+SAVE_KERNEL_FIELDS = {
+    "id", "slug", "newTitle", "text", "language", "kernelType", "datasetDataSources",
+    "kernelDataSources", "competitionDataSources", "categoryIds", "isPrivate", "enableGpu",
+    "enableInternet", "dockerImagePinningType", "modelDataSources", "enableTpu",
+    "sessionTimeoutSeconds", "priority", "dockerImage", "kernelExecutionType", "machineShape"}
+
+
+@dataclass
+class Kernel:
+    """A kernel the fake was pushed: its last ``SaveKernel`` body and its run."""
+
+    slug: str
+    request: dict
+    version: int = 1
+    status: str = "QUEUED"
+    failure: str | None = None
+    log: list | None = None
+    folder: str | None = None
+    thread: threading.Thread | None = None
+    process: subprocess.Popen | None = None
 
 
 @dataclass
@@ -39,10 +78,12 @@ class Request:
 
     @property
     def api_method(self):
-        """``CreateSubmission`` etc. for API calls, else ``None``."""
-        prefix = f"/v1/{SERVICE}/"
+        """``CreateSubmission``, ``SaveKernel`` etc. for API calls, else ``None``."""
         path = self.path.removeprefix("/api")
-        return path[len(prefix):] if path.startswith(prefix) else None
+        for service in (SERVICE, KERNELS):
+            if path.startswith(prefix := f"/v1/{service}/"):
+                return path[len(prefix):]
+        return None
 
     def json(self):
         return json.loads(self.body or b"{}")
@@ -62,6 +103,14 @@ class FakeKaggle:
         self.public_score = "0.98765"
         self.submit_message = "Successfully submitted to Digit Recognizer"
         self.stalled = set()  # API methods, "PUT" or "GET" that never answer
+        self.kernels = {}  # "user/slug" -> Kernel
+        self.kernel_python = None  # the Python that runs pushed scripts
+        self.kernel_input = {}  # file name -> bytes in input/digit-recognizer/
+        self.kernel_outcome = None  # (status, log text, failure, {output name: bytes})
+        self.push_answer = {}  # fields added to SaveKernel's answer ("error", ...)
+        self.gpu_quota = {"timeUsed": "3600s", "totalTimeAllowed": "108000s"}
+        self._held = threading.Event()  # set: new kernels stay QUEUED
+        self._root = tempfile.mkdtemp(prefix="fake-kaggle-kernels-")
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -76,10 +125,32 @@ class FakeKaggle:
         return self
 
     def stop(self):
-        self._release.set()
+        with self._lock:  # no kernel starts its process after this
+            self._release.set()
+        self._held.clear()
+        for kernel in self.kernels.values():
+            if kernel.process is not None and kernel.process.poll() is None:
+                kernel.process.kill()
+            if kernel.thread is not None:
+                kernel.thread.join()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def hold_kernels(self):
+        """Keep kernels pushed from now on QUEUED until :meth:`release_kernels`."""
+        self._held.set()
+
+    def release_kernels(self):
+        """Let the held kernels run."""
+        self._held.clear()
+
+    def wait_kernels(self):
+        """Block until every kernel's run has ended (for tests that check its files)."""
+        for kernel in self.kernels.values():
+            if kernel.thread is not None:
+                kernel.thread.join()
 
     def fail(self, method, status, message):
         """Make API ``method`` (or ``"PUT"``, the upload) answer HTTP ``status``."""
@@ -134,6 +205,12 @@ class FakeKaggle:
                 return _send(h, 404, b"not found", "text/plain")
             return _send(h, 200, data, "application/zip",
                          {"Last-Modified": formatdate(usegmt=True)})
+        if method == "GET" and path.startswith("/kernel-output/"):
+            data = self._output_file(path.removeprefix("/kernel-output/"))
+            if data is None:
+                return _send(h, 404, b"not found", "text/plain")
+            return _send(h, 200, data, "application/octet-stream",
+                         {"Last-Modified": formatdate(usegmt=True)})
         if method == "PUT" and path.startswith("/upload/"):
             if "PUT" in self.failures:
                 status, message = self.failures["PUT"]
@@ -186,6 +263,115 @@ class FakeKaggle:
         name = f"{data.get('competitionName')}.zip"
         return _send(h, 302, b"", "text/plain",
                      {"Location": f"{self.url}/files/{name}?signature=fake"})
+
+
+    # -- kernels --
+
+    def _api_GetAcceleratorQuotaStatistics(self, h, data):  # noqa: N802
+        return _json(h, 200, {"gpuQuota": self.gpu_quota,
+                              "quotaRefreshTime": "2030-01-06T00:00:00Z"})
+
+    def _api_SaveKernel(self, h, data):  # noqa: N802
+        unknown = set(data) - SAVE_KERNEL_FIELDS
+        slug = data.get("slug") or ""
+        if unknown or not data.get("text") or slug.split("/")[0] != self.username:
+            return _json(h, 400, {"code": 400, "message": f"bad request {sorted(unknown)}"})
+        previous = self.kernels.get(slug)
+        kernel = Kernel(slug, data, previous.version + 1 if previous else 1)
+        self.kernels[slug] = kernel
+        if not self.push_answer:  # a push answered with an error or a refusal runs nothing
+            kernel.thread = threading.Thread(target=self._run_kernel, args=(kernel,),
+                                             daemon=True)
+            kernel.thread.start()
+        return _json(h, 200, {"ref": f"/code/{slug}", "url": f"{self.url}/code/{slug}",
+                              "versionNumber": kernel.version, "kernelId": 7,
+                              **self.push_answer})
+
+    def _kernel(self, data):
+        return self.kernels.get(f"{data.get('userName')}/{data.get('kernelSlug')}")
+
+    def _api_GetKernelSessionStatus(self, h, data):  # noqa: N802
+        kernel = self._kernel(data)
+        if kernel is None:
+            return _json(h, 404, {"code": 404, "message": "Kernel not found"})
+        answer = {"status": kernel.status}
+        if kernel.failure:
+            answer["failureMessage"] = kernel.failure
+        return _json(h, 200, answer)
+
+    def _api_ListKernelSessionOutput(self, h, data):  # noqa: N802
+        kernel = self._kernel(data)
+        if kernel is None:
+            return _json(h, 404, {"code": 404, "message": "Kernel not found"})
+        files = []
+        if kernel.folder:
+            working = os.path.join(kernel.folder, "working")
+            for parent, _, names in os.walk(working):
+                for name in sorted(names):
+                    rel = os.path.relpath(os.path.join(parent, name), working)
+                    files.append({"fileName": rel,
+                                  "url": f"{self.url}/kernel-output/{kernel.slug}/{rel}"})
+        return _json(h, 200, {"files": files, "log": json.dumps(kernel.log or [])})
+
+    def _output_file(self, rest):
+        user, slug, rel = (rest.split("/", 2) + ["", ""])[:3]
+        kernel = self.kernels.get(f"{user}/{slug}")
+        if kernel is None or not kernel.folder:
+            return None
+        working = os.path.realpath(os.path.join(kernel.folder, "working"))
+        path = os.path.realpath(os.path.join(working, rel))
+        if not path.startswith(working + os.sep) or not os.path.isfile(path):
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    def _run_kernel(self, kernel):
+        """Run the pushed script as Kaggle would (or end as ``kernel_outcome`` says)."""
+        while self._held.is_set() and not self._release.is_set():
+            self._release.wait(0.05)
+        if self._release.is_set():  # the fake stopped first: the kernel never runs
+            return
+        folder = tempfile.mkdtemp(prefix=f"v{kernel.version}-", dir=self._root)
+        data_dir = os.path.join(folder, "input", "digit-recognizer")
+        working = os.path.join(folder, "working")
+        os.makedirs(data_dir)
+        os.makedirs(working)
+        for name, content in self.kernel_input.items():
+            with open(os.path.join(data_dir, name), "wb") as f:
+                f.write(content)
+        kernel.folder = folder
+        kernel.status = "RUNNING"
+        if self.kernel_outcome is not None:
+            status, text, failure, outputs = self.kernel_outcome
+            for name, content in outputs.items():
+                os.makedirs(os.path.dirname(os.path.join(working, name)), exist_ok=True)
+                with open(os.path.join(working, name), "wb") as f:
+                    f.write(content)
+            kernel.log = [{"stream_name": "stdout", "time": 0.1, "data": text}]
+            kernel.status, kernel.failure = status, failure
+            return
+        script = os.path.join(folder, "script.py")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(kernel.request["text"])
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": folder, "PIP_NO_INDEX": "1",
+               "KAGDIGITS_INPUT": data_dir, "KAGDIGITS_WORKING": working,
+               # no network: any HTTP(S) request goes to a port where nothing listens
+               "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+        with self._lock:
+            if self._release.is_set():  # the fake is stopping
+                return
+            kernel.process = subprocess.Popen(
+                [self.kernel_python, script], cwd=working, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace")
+        start, log = time.monotonic(), []
+        for line in kernel.process.stdout:
+            log.append({"stream_name": "stdout", "time": time.monotonic() - start,
+                        "data": line})
+        code = kernel.process.wait()
+        kernel.log = log
+        kernel.status = "COMPLETE" if code == 0 else "ERROR"
+        kernel.failure = None if code == 0 else f"The script exited with code {code}"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -97,6 +97,17 @@ def add_training_arguments(parser):
     add_dry_run_argument(parser)
 
 
+def add_remote_arguments(parser):
+    """--on {local,kaggle} and --accelerator: where the run trains."""
+    parser.add_argument("--on", choices=("local", "kaggle"), default="local",
+                        help="where to train: local (this machine, the default) or kaggle "
+                             "(a private kernel on Kaggle's GPU, run with the same options; "
+                             "see docs: Train on Kaggle's GPU)")
+    parser.add_argument("--accelerator", metavar="NAME",
+                        help="with --on kaggle: the kernel's GPU, e.g. NvidiaTeslaT4 "
+                             "(default: Kaggle's default GPU)")
+
+
 def add_force_argument(parser, what):
     """--force: allow replacing an existing ``what``."""
     parser.add_argument("--force", action="store_true",

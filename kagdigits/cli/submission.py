@@ -7,11 +7,14 @@ and, since the demo test labels are known, prints the submission's test accuracy
 Every epoch is checkpointed in runs/<run-id>/. Ctrl-C stops after the current batch,
 keeps the checkpoints, writes no submission and prints the command that continues:
 kagdigits submission --resume <run-id>.
+
+With --on kaggle the same run trains in a private kernel on Kaggle's GPU; its submission
+and model come back here (see docs: Train on Kaggle's GPU).
 """
 
 from pathlib import Path
 
-from kagdigits.cli.args import add_proba_argument, add_training_arguments
+from kagdigits.cli.args import add_proba_argument, add_remote_arguments, add_training_arguments
 
 HELP = "train a model and write submissions/<model>-<timestamp>.csv"
 
@@ -24,12 +27,21 @@ def add_arguments(parser):
                         help="folder for the submission file, default submissions/ "
                              "(with --resume: the run's own unless given)")
     add_proba_argument(parser)
+    add_remote_arguments(parser)
 
 
 def run(args):
+    from kagdigits.cli import remote
     from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
     from kagdigits.cli.training import train
 
+    if args.on == "kaggle" or remote.resumed_run(args.resume) is not None:
+        return remote.run(args)
+    if args.accelerator:
+        from kagdigits.errors import KagdigitsError
+
+        raise KagdigitsError("--accelerator chooses a Kaggle kernel's GPU; add --on kaggle, or "
+                             "drop --accelerator (here --device chooses)")
     trained = train(args, train=args.train, test=args.test, out=args.out)
     if trained is None:  # --dry-run
         return 0

@@ -4,6 +4,7 @@ training time, and a checkpointed fit."""
 
 from kagdigits.cli.args import parse_params, shown_command
 from kagdigits.errors import KagdigitsError
+from kagdigits.registry import is_ensemble
 
 #: ``--resume latest``: the newest unfinished run of the command.
 LATEST = "latest"
@@ -109,8 +110,6 @@ def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
     """
     import shutil
 
-    from sklearn.base import clone
-
     from kagdigits.runs.checkpoints import TrainingInterrupted
     from kagdigits.runs.fitting import fit_run
     from kagdigits.runs.folders import (
@@ -121,14 +120,14 @@ def fit_in_run(config, estimator, X, y, run_dir=None, data=None):
         start_run,
     )
 
-    hardware = clone(estimator).initialize().hardware_summary()  # a copy: fit builds its own
+    hardware = estimator.hardware_summary()  # decided without building the network
     resume = run_dir is not None
     if resume:
         check_same_data(run_dir, X, y)
         if saved_hardware(run_dir) not in (None, hardware):
             print(f"Note: this run started on {saved_hardware(run_dir)}; this machine "
                   f"continues it on {hardware}, so it will not end exactly as it would have.")
-        if estimator.networks() == [estimator]:  # one network (an ensemble: per member)
+        if not is_ensemble(estimator):  # one network (an ensemble: per member)
             print(f"Continuing after epoch {saved_epochs(run_dir)} of {estimator.max_epochs}.")
     else:
         run_dir = start_run(config, X, y, hardware, source=data)

@@ -22,6 +22,7 @@ import pandas as pd
 from kagdigits.errors import InputError
 from kagdigits.files.atomic import atomic_write
 from kagdigits.files.images import image_shape_of_flat
+from kagdigits.files.memory import available_memory
 
 N_PIXELS = 784
 #: Bytes of parsed values held per chunk while reading (the parser's own buffers come on top).
@@ -91,29 +92,6 @@ def _check_header(path, header, expected, what):
         raise InputError(
             f"{path}: the header has {len(header)} columns, expected {len(expected)}; "
             f"a {what} file has the header {expected[0]},{expected[1]},...,{expected[-1]}")
-
-
-def available_memory():
-    """Bytes of memory this process may still use (Linux: MemAvailable and the cgroup limit).
-
-    ``None`` where the system does not say.
-    """
-    limits = []
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
-    except OSError:
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-        if limit != "max":
-            limits.append(int(limit) - int(used))
-    except (OSError, ValueError):
-        pass
-    return min(limits) if limits else None
 
 
 def _allocate(path, n_rows, n_cols):

@@ -32,6 +32,7 @@ from filelock import FileLock
 from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write
 from kagdigits.kaggle.api import strip_terminal_codes
+from kagdigits.registry import is_ensemble
 
 LEDGER_NAME = "ledger.csv"
 COLUMNS = ["file", "written_at", "model", "params", "valid_acc", "train_seconds", "device",
@@ -236,7 +237,7 @@ def record_submission(file, estimator, *, model, train_seconds, data, ledger=Non
     from kagdigits.models.params import non_default_params
 
     ledger = Path(ledger) if ledger is not None else ledger_path(Path(file).parent)
-    best = None if hasattr(estimator, "members_") else best_score(estimator.history)
+    best = None if is_ensemble(estimator) else best_score(estimator.history)
     valid_acc = "" if best is None else f"{best:.4f}"
     # only what the user set: the checkpoint callbacks the CLI adds differ run by run
     params = {name: value for name, value in non_default_params(estimator).items()

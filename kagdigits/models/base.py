@@ -150,12 +150,21 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         predicting on a frame whose columns differ (or come in another order) is refused.
     input_shape_ : tuple
         One row as the network reads it: (C, H, W) images or (n_features,).
+    device_ : str
+        The device ``device`` stands for (``"auto"``: ``"cuda"``, ``"mps"`` or ``"cpu"``).
+    precision_ : {"fp32", "bf16", "fp16"}
+        What ``precision`` means on ``device_`` for this network.
+    channels_last_ : bool
+        Whether the network and its image batches are in ``torch.channels_last`` format.
 
     Notes
     -----
     Every parameter's values are checked against ``_parameter_constraints`` (a registered
     classifier adds its network's options; :func:`kagdigits.models.params.validate_params`)
-    when the estimator is initialised, at the start of ``fit``, before any data are read.
+    at the start of ``fit``, before any data are read, once: ``initialize`` checks them
+    again only if they changed since. ``device_``, ``precision_`` and ``channels_last_`` are
+    decided once per fit, when the network is built; a pickled estimator decides them again
+    where it is loaded, as that machine may differ.
     ``set_params`` on a fitted estimator keeps its network until the next ``fit``,
     which builds a new one; with ``warm_start=True`` (or ``partial_fit``) training goes on
     from the trained weights, and a change of the network's shape is refused.
@@ -230,10 +239,12 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         return default_callbacks(self, super().get_default_callbacks())
 
     def initialize(self):
-        """skorch's, after one clear line for any bad parameter value (before any work) and
-        seeding torch with ``random_state``."""
-        validate_params(self)
-        resolve_device(self.device)  # a clear error for an unusable device
+        """skorch's, after one clear line for any bad parameter value (before any work),
+        deciding the device (``device_``; ``precision_`` and ``channels_last_`` follow when
+        the network is built, :meth:`initialize_module`) and seeding torch with
+        ``random_state``."""
+        validate_params(self)  # once per fit: skipped when nothing changed since the last check
+        self.device_ = resolve_device(self.__dict__["device"])  # a clear error if unusable
         make_augment(self)  # and for a bad augmentation
         tta_augment(self.tta_params)  # and for bad test-time copies
         if self.random_state is not None:
@@ -243,8 +254,12 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         return self
 
     def initialize_module(self):
+        """skorch's, then what ``precision`` and ``channels_last`` mean for this network on
+        ``device_`` (:func:`~kagdigits.models.device.decide_hardware`, once: the batches
+        read the choice), in that memory format."""
         super().initialize_module()
-        if self._uses_channels_last():
+        self._decide_hardware(self.device_)
+        if self.channels_last_:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
@@ -293,9 +308,9 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
 
     def infer(self, x, **fit_params):
         """The module's output on batch ``x``, under ``precision``'s autocast, as float32."""
-        if self._uses_channels_last() and torch.is_tensor(x) and x.dim() == 4:
+        if self.channels_last_ and torch.is_tensor(x) and x.dim() == 4:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        dtype = self._autocast_dtype()
+        dtype = PRECISIONS[self.precision_]
         if dtype is None:
             return super().infer(x, **fit_params)
         with torch.autocast(self._device_type(), dtype=dtype):
@@ -308,7 +323,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         if self.verbose:
             print(f"Training on {self.hardware_summary()}."
                   f"{f' Threads: {threads}.' if threads else ''}", flush=True)
-        fp16 = self._autocast_dtype() is torch.float16
+        fp16 = self.precision_ == "fp16"
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
 
     def on_train_end(self, net, X=None, y=None, **kwargs):

@@ -14,6 +14,8 @@ import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
+from kagdigits.files.memory import available_memory
+
 
 def _draw_seed():
     """One int64 from torch's global generator, drawn as ``DataLoader`` draws its seeds."""
@@ -58,7 +60,7 @@ def _fits_on(device, nbytes):
     """Whether ``nbytes`` of data may be put on ``device`` (at most half of a GPU's free memory)."""
     if device.type != "cuda":
         return True
-    return nbytes <= torch.cuda.mem_get_info(device)[0] // 2
+    return nbytes <= available_memory(device) // 2
 
 
 class BatchIterator:

@@ -1,8 +1,7 @@
 """What :class:`kagdigits.models.base.DigitClassifier` adds to skorch for scikit-learn's
-contract: ``device="auto"`` kept as the parameter, labels of any kind (``classes_``),
-``n_features_in_``/``feature_names_in_``/``input_shape_`` learnt at fit, inputs checked and
-converted before the network is built (its sizes follow them), and ``set_params`` that
-never discards a trained network.
+contract: labels of any kind (``classes_``), ``n_features_in_``/``feature_names_in_``/
+``input_shape_`` learnt at fit, inputs checked and converted before the network is built
+(its sizes follow them), and ``set_params`` that never discards a trained network.
 """
 
 import inspect
@@ -15,7 +14,6 @@ from skorch.utils import is_dataset
 
 from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_views
-from kagdigits.models.device import resolve_device
 from kagdigits.models.inputs import (
     check_labels,
     encode_labels,
@@ -45,30 +43,6 @@ def _column_error(names, columns):
 
 class SklearnContract:
     """Mixin for a skorch ``NeuralNetClassifier`` (see the module's docstring)."""
-
-    # ``device`` keeps what the user set ("auto") as the parameter, while skorch's
-    # internals read the concrete device.
-    @property
-    def device(self):
-        device = self.__dict__["device"]
-        return resolve_device(device) if device == "auto" else device
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__["device"]
-        return params
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        if requested == "auto":
-            state["device"] = resolve_device("auto")
-        super().__setstate__(state)
-        if requested == "auto":
-            self.__dict__["device"] = "auto"
 
     def _get_param_names(self):
         # skorch lists private attributes (``_params_to_validate``) as parameters too

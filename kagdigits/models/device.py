@@ -1,6 +1,9 @@
 """Choosing the hardware settings: the torch device, the autocast precision and the memory
-format (and :class:`HardwareChoices`, what an estimator's settings resolve to). Each
-``"auto"`` is resolved on the machine that runs the code."""
+format (:func:`decide_hardware`, and :class:`HardwareChoices`, what an estimator's settings
+resolve to, decided once per fit). Each ``"auto"`` is resolved on the machine that runs
+the code."""
+
+from dataclasses import dataclass
 
 import torch
 
@@ -76,34 +79,127 @@ def auto_channels_last(device, precision, module):
     return has_convolutions(module) and (kind == "cuda" or (kind == "cpu" and precision == "bf16"))
 
 
+def decide_hardware(device, precision, channels_last, module):
+    """What ``precision`` and ``channels_last`` mean on ``device`` (a concrete device
+    string, :func:`resolve_device`) for the network ``module`` (on any device, ``meta``
+    included: only its layers' kinds are read); a :class:`Hardware`.
+
+    The one place an estimator's ``"auto"`` precision and memory format are decided
+    (:func:`auto_precision`, :func:`auto_channels_last`); an estimator does it once, when
+    it builds its network (see :class:`HardwareChoices`).
+    """
+    if precision == "auto":
+        precision = auto_precision(device, module)
+    else:
+        choose({"auto": None, **PRECISIONS}, precision, "precision")
+    if channels_last == "auto":
+        channels_last = auto_channels_last(device, precision, module)
+    return Hardware(device, precision, bool(channels_last))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What an estimator trains and predicts with: a concrete ``device`` string (or
+    ``None``: tensors left where they are), ``precision`` (``"fp32"``, ``"bf16"`` or
+    ``"fp16"``) and whether ``channels_last`` memory format is used."""
+
+    device: str | None
+    precision: str
+    channels_last: bool
+
+    def summary(self):
+        """One line naming it: ``cpu, bf16 autocast, channels_last``."""
+        precision = "fp32" if self.precision == "fp32" else f"{self.precision} autocast"
+        return ", ".join([str(self.device), precision,
+                          "channels_last" if self.channels_last else "contiguous"])
+
+
 class HardwareChoices:
-    """Mixin for a skorch net with ``precision`` and ``channels_last`` parameters: what they
-    mean on its device (``self.device``) and network (``self.module_``)."""
+    """Mixin for a skorch net with ``device``, ``precision`` and ``channels_last``
+    parameters: each ``"auto"`` decided once, when the network is built
+    (:func:`decide_hardware`), into the fitted attributes ``device_``, ``precision_`` and
+    ``channels_last_``, which the per-batch code reads.
+
+    ``device`` keeps what the user set (``"auto"``) as the parameter, while skorch's
+    internals read the concrete device (``device_`` once decided). A pickled estimator
+    decides again where it is loaded (that machine may differ).
+    """
+
+    @property
+    def device(self):
+        device = self.__dict__["device"]
+        if device != "auto":
+            return device
+        return self.__dict__.get("device_") or resolve_device(device)
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["device"] = value
+
+    def _get_param_names(self):
+        return [name for name in super()._get_param_names() if name != "device"]
+
+    def get_params(self, deep=True, **kwargs):
+        """skorch's, with ``device`` as it was set (``"auto"``), read without deciding it."""
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__["device"]
+        return params
+
+    def set_params(self, **kwargs):
+        """skorch's; on a fitted estimator a new ``precision`` or ``channels_last`` is
+        decided at once, for its network on ``device_``."""
+        super().set_params(**kwargs)
+        if {"precision", "channels_last"} & set(kwargs) and "precision_" in vars(self):
+            self._decide_hardware(self.device_)
+        return self
+
+    def __setstate__(self, state):
+        requested = state["device"]
+        if requested == "auto":
+            state["device"] = resolve_device(requested)
+        super().__setstate__(state)
+        if "precision_" in state:  # decided on the machine that pickled it
+            self._decide_hardware(self.__dict__["device"])
+        if requested == "auto":
+            self.__dict__["device"] = "auto"
+
+    def _decide_hardware(self, device):
+        """Set ``device_``, ``precision_`` and ``channels_last_``: what the parameters mean
+        on ``device`` (concrete) for the built network ``module_``; ``self``."""
+        chosen = decide_hardware(device, self.precision, self.channels_last, self.module_)
+        self.device_, self.precision_ = chosen.device, chosen.precision
+        self.channels_last_ = chosen.channels_last
+        return self
+
+    def hardware(self):
+        """The :class:`Hardware` this estimator uses: the fitted choice, or before
+        ``initialize`` the one it would make, decided on a copy of its network on torch's
+        ``meta`` device (no memory, no arithmetic; nothing is built on the device)."""
+        if "precision_" in vars(self):
+            return Hardware(self.device_, self.precision_, self.channels_last_)
+        module = self.module
+        if not isinstance(module, torch.nn.Module):
+            with torch.device("meta"):
+                module = module(**self.get_params_for("module"))
+        return decide_hardware(resolve_device(self.__dict__["device"]), self.precision,
+                               self.channels_last, module)
+
+    def resolved_precision(self):
+        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
+        and device (``precision_``, or before ``initialize`` what it will be:
+        :meth:`hardware`)."""
+        return self.hardware().precision
+
+    def hardware_summary(self):
+        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
+        return self.hardware().summary()
 
     def _device_type(self):
         return torch.device(self.device or "cpu").type
 
-    def resolved_precision(self):
-        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what ``precision`` means on this machine
-        and device (``"auto"``: :func:`kagdigits.models.device.auto_precision`)."""
-        if self.precision == "auto":
-            return auto_precision(self.device, getattr(self, "module_", None))
-        choose({"auto": None, **PRECISIONS}, self.precision, "precision")
-        return self.precision
-
     def _autocast_dtype(self):
-        """The dtype ``precision`` asks for on this device (None: no autocast)."""
-        return PRECISIONS[self.resolved_precision()]
+        """The dtype of the fitted ``precision_`` (None: no autocast)."""
+        return PRECISIONS[self.precision_]
 
     def _uses_channels_last(self):
-        if self.channels_last == "auto":
-            return auto_channels_last(self.device, self.resolved_precision(), self.module_)
-        return bool(self.channels_last)
-
-    def hardware_summary(self):
-        """One line naming what training uses: ``cpu, bf16 autocast, channels_last``."""
-        precision = self.resolved_precision()
-        parts = [str(self.device), "fp32" if precision == "fp32" else f"{precision} autocast"]
-        if hasattr(self, "module_"):
-            parts.append("channels_last" if self._uses_channels_last() else "contiguous")
-        return ", ".join(parts)
+        return self.channels_last_

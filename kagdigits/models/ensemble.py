@@ -24,7 +24,7 @@ from kagdigits.models.constraints import (
     Options,
     kind,
 )
-from kagdigits.models.device import PRECISIONS, auto_channels_last
+from kagdigits.models.device import PRECISIONS
 from kagdigits.models.ensemble_progress import UnitProgress, member_summary, members_bar
 from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
 from kagdigits.models.grouping import chunks, stack_key, stack_size
@@ -53,7 +53,7 @@ N_JOBS = kind("an integer other than 0 (joblib's n_jobs)",
               lambda v: Integer(1).accepts(v) or Integer(-(2 ** 31)).accepts(v) and v < 0)
 
 
-@register_model("ensemble")
+@register_model("ensemble", kind="ensemble")
 class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     """Ensemble of registered models (default: 15 Kaggle CNNs trained with Deotte's recipe,
     :data:`RECIPE`): their mean probabilities.
@@ -304,8 +304,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return list(getattr(self, "members_", None) or self.new_members())
 
     def hardware_summary(self):
-        """What the members train on (the first member's choice)."""
-        members = getattr(self, "members_", None) or [self.new_members()[0].initialize()]
+        """What the members train on, e.g. ``cpu, bf16 autocast, channels_last`` (the first
+        member's choice; they share device and settings)."""
+        members = getattr(self, "members_", None) or self.new_members()[:1]
         return members[0].hardware_summary()
 
     def predict_proba(self, X):
@@ -363,11 +364,9 @@ def _stacked_proba(members, X):
     of one architecture and format run as one :class:`StackedModule`."""
     groups = {}
     for m in members:
-        precision = m.resolved_precision()
-        channels_last = (m.channels_last if m.channels_last != "auto"  # seam: channels_last_
-                         else auto_channels_last(m.device, precision, m.module_))
+        chosen = m.hardware()
         shapes = tuple((k, tuple(v.shape)) for k, v in m.module_.state_dict().items())
-        key = (type(m.module_), shapes, precision, bool(channels_last), str(m.device))
+        key = (type(m.module_), shapes, chosen.precision, chosen.channels_last, str(m.device))
         groups.setdefault(key, []).append(m)
     stacks = [StackedModule([m.module_.eval() for m in group], torch.device(key[4]).type == "cuda",
                             key[3], PRECISIONS[key[2]]).eval() for key, group in groups.items()]
@@ -410,11 +409,6 @@ class MemberCallbacks:
 
     def stack_finished(self, indices):
         """Called once all members ``indices`` of what trained together are finished."""
-
-
-def is_ensemble(estimator):
-    """Whether ``estimator`` is an :class:`EnsembleClassifier` (of members, not one network)."""
-    return isinstance(estimator, EnsembleClassifier)
 
 
 def n_parameters(estimator):

@@ -8,12 +8,12 @@ import torch
 from sklearn.base import clone
 from skorch.dataset import ValidSplit
 
-from kagdigits.files.kaggle_csv import available_memory
+from kagdigits.files.memory import available_memory
 from kagdigits.models.base import DigitClassifier
 from kagdigits.models.batching import BatchIterator
 from kagdigits.models.inputs import to_inputs
 
-#: Share of the memory one may use (CUDA: free device memory) that a stack may take.
+#: Share of the memory this process may use (:mod:`kagdigits.files.memory`) a stack may take.
 MEMORY_SHARE = 0.5
 #: What members of one stack may differ in (everything else one optimizer, one schedule
 #: and one loop could not tell apart).
@@ -49,12 +49,10 @@ def stack_key(member):
 
 
 def free_bytes(device):
-    """Memory a stack may use on ``device``: :data:`MEMORY_SHARE` of the free CUDA memory,
-    or of what this process may still use (the seam for one memory helper in files/)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(MEMORY_SHARE * torch.cuda.mem_get_info(device)[0])
-    return int(MEMORY_SHARE * (available_memory() or 2 ** 32))
+    """Memory a stack may use on ``device``: :data:`MEMORY_SHARE` of what
+    :func:`kagdigits.files.memory.available_memory` says (2 GiB where the system does not)."""
+    free = available_memory(torch.device(device))
+    return 2 ** 31 if free is None else int(MEMORY_SHARE * free)
 
 
 def member_bytes(member, X):

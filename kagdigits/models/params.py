@@ -6,6 +6,7 @@ model with its parameters checked before any training."""
 
 import difflib
 import inspect
+import weakref
 
 import torch
 from sklearn.base import clone
@@ -13,7 +14,7 @@ from sklearn.base import clone
 from kagdigits.errors import InputError, choose
 from kagdigits.models.augment import augmentation_class
 from kagdigits.models.constraints import Options
-from kagdigits.registry import get_model_class
+from kagdigits.registry import get_model_class, is_ensemble
 
 #: skorch prefixes whose targets' constructors tell which ``<prefix>__<name>`` exist.
 PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset",
@@ -57,12 +58,35 @@ def validate_params(estimator):
     :func:`parameter_constraints` refuses, e.g. ``batch_size: expected an integer >= 1,
     got 'abc'``. Parameters without constraints are checked by what they configure (the
     network's own options by the network, ``device`` by
-    :func:`kagdigits.models.device.resolve_device`)."""
+    :func:`kagdigits.models.device.resolve_device`).
+
+    Checks once: again only when a parameter has been set to another object since
+    ``estimator``'s last check (``fit`` checks before reading the data, ``initialize``
+    then skips it)."""
+    params = estimator.get_params(deep=False)
+    if _same_objects(_CHECKED.get(estimator), params):
+        return
+    check_params(estimator, params)
+    _CHECKED[estimator] = params
+
+
+def check_params(estimator, params):
+    """:func:`validate_params`' check of ``params`` (``estimator``'s, ``deep=False``)."""
     constraints = parameter_constraints(estimator)
-    for name, value in estimator.get_params(deep=False).items():
+    for name, value in params.items():
         allowed = constraints.get(name, ())
         if allowed and not any(kind.accepts(value) for kind in allowed):
             raise _refusal(name, value, allowed)
+
+
+#: Estimator -> its parameters at its last passed check (weakly held: they go with it).
+_CHECKED = weakref.WeakKeyDictionary()
+
+
+def _same_objects(seen, params):
+    """Whether ``params`` hold the very objects ``seen`` does (``None``: never checked)."""
+    return (seen is not None and seen.keys() == params.keys()
+            and all(seen[name] is value for name, value in params.items()))
 
 
 def _refusal(name, value, allowed):
@@ -96,7 +120,7 @@ def _init_arguments(target):
 
 def known_param_names(estimator):
     """Names ``set_params`` accepts for ``estimator``, and the prefixes that take any name."""
-    if not hasattr(estimator, "get_params_for"):  # not a skorch net (an ensemble)
+    if is_ensemble(estimator):
         return set(estimator.get_params()), []
     names = {n for n in estimator.get_params(deep=False) if not n.startswith("_")}
     open_prefixes = []

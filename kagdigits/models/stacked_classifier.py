@@ -20,7 +20,7 @@ from skorch.history import History
 
 from kagdigits.models.augment import make_augment
 from kagdigits.models.base import DigitClassifier
-from kagdigits.models.device import PRECISIONS, auto_channels_last, auto_precision
+from kagdigits.models.device import PRECISIONS, decide_hardware
 from kagdigits.models.draws import MemberDraws, member_keys
 from kagdigits.models.stacked import StackedModule
 
@@ -96,15 +96,13 @@ class StackedClassifier(DigitClassifier):
             if member.random_state is not None:
                 torch.manual_seed(member.random_state)
             nets.append(self.initialized_instance(self.module, kwargs))
-        precision = (self.precision if self.precision != "auto"
-                     else auto_precision(self.device, nets[0]))  # seam: precision_
-        channels_last = (self.channels_last if self.channels_last != "auto"
-                         else auto_channels_last(self.device, precision, nets[0]))
+        chosen = decide_hardware(self.device_, self.precision, self.channels_last, nets[0])
+        self.precision_, self.channels_last_ = chosen.precision, chosen.channels_last
         vectorize = self.stack_vectorize
         if vectorize == "auto":
-            vectorize = torch.device(self.device).type == "cuda"
-        self.module_ = StackedModule(nets, bool(vectorize), bool(channels_last),
-                                     PRECISIONS[precision])
+            vectorize = torch.device(self.device_).type == "cuda"
+        self.module_ = StackedModule(nets, bool(vectorize), chosen.channels_last,
+                                     PRECISIONS[chosen.precision])
         self.augment_ = make_augment(self)
         self.smoothing_ = torch.tensor(
             [m.get_params_for("criterion").get("label_smoothing", 0.0) for m in self.members],

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from kagdigits.models.callbacks import restored_epochs
+from kagdigits.registry import is_ensemble
 from kagdigits.runs.checkpoints import (
     STOP,
     CheckpointSaveError,
@@ -51,7 +52,7 @@ def stop_on_sigint():
 def _with_checkpoint(estimator, run_dir, resume):
     """``estimator`` set to checkpoint into ``run_dir`` (an ensemble: each member in its own
     sub-folder), replacing any run checkpoint it had."""
-    if "member_callbacks" in estimator.get_params(deep=False):  # an ensemble
+    if is_ensemble(estimator):
         return estimator.set_params(member_callbacks=MemberCheckpoints(run_dir, resume))
     added = run_callbacks(run_dir, resume)
     names = {name for name, _ in added}

@@ -44,6 +44,7 @@ from kagdigits.errors import KagdigitsError
 from kagdigits.files.atomic import atomic_write, create_unique, utc_timestamp
 from kagdigits.models import get_model_class
 from kagdigits.models.history import best_score
+from kagdigits.registry import KINDS, is_ensemble, model_kind
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
 
@@ -153,11 +154,13 @@ def data_digest(X, y):
 
 def start_run(config, X, y, hardware=None, root="runs", source=None):
     """A new run folder in ``root`` holding ``run.json``: ``config``, a digest of the data
-    ``X``, ``y``, ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``), and
-    ``source``, the data's name for ``kagdigits runs`` (``"demo"`` or the train file)."""
+    ``X``, ``y``, ``hardware``, what "auto" resolved to (e.g. ``cpu, bf16 autocast``),
+    ``source``, the data's name for ``kagdigits runs`` (``"demo"`` or the train file), and
+    ``kind``, the model's (:func:`kagdigits.registry.model_kind`)."""
     run_dir = new_run_dir(root, prefix=config.model)
     info = {"config": dataclasses.asdict(config), "data": data_digest(X, y),
-            "hardware": hardware, "source": source}
+            "hardware": hardware, "source": source,
+            "kind": model_kind(get_model_class(config.model))}
     with atomic_write(run_dir / RUN_INFO) as f:
         json.dump(info, f, indent=1)
     return run_dir
@@ -216,7 +219,7 @@ def finish_run(estimator, run_dir):
     path = save_model(estimator, run_dir / MODEL, overwrite=True)
     histories = _histories(estimator)
     result = {"epochs": sum(len(h) for h in histories), "members": len(histories),
-              "valid_acc": best_valid_acc(histories) if _is_single(estimator) else None,
+              "valid_acc": None if is_ensemble(estimator) else best_valid_acc(histories),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with atomic_write(run_dir / RESULT, overwrite=True) as f:
         json.dump(result, f, indent=1)
@@ -274,16 +277,15 @@ def _unfinished_histories(run_dir):
     return histories
 
 
-def _is_single(estimator):
-    """Whether ``estimator`` is one network (not an ensemble, even of one member)."""
-    return estimator.networks() == [estimator]
-
-
-def _is_ensemble_model(name):
+def _run_kind(info, model):
+    """The kind of model a run trains, as its ``run.json`` says (a run started before it
+    said: as the registry says of ``model``)."""
+    if isinstance(info, dict) and info.get("kind") in KINDS:
+        return info["kind"]
     try:
-        return not _is_single(get_model_class(name)())
+        return model_kind(get_model_class(model))
     except (KagdigitsError, ValueError, TypeError):
-        return False
+        return "single"
 
 
 def run_info(run_dir):
@@ -307,8 +309,12 @@ def run_info(run_dir):
         state = "unfinished" if epochs else "no epoch saved"
     if is_running(run_dir):
         state = "training"
+    kaggle = info.get("kaggle") if isinstance(info, dict) else None
+    if isinstance(kaggle, dict) and state != "finished":  # trains in a Kaggle kernel
+        state = "failed on Kaggle" if kaggle.get("state") in ("error", "cancelled") \
+            else "on Kaggle"
     if any(run_dir.glob("member-[0-9][0-9]")) or any(run_dir.glob("stack-[0-9][0-9]*")) \
-            or _is_ensemble_model(model):
+            or _run_kind(info, model) == "ensemble":
         valid_acc = None
     started = (run_dir / RUN_INFO).stat().st_mtime if (run_dir / RUN_INFO).exists() \
         else run_dir.stat().st_mtime

@@ -29,7 +29,7 @@ from kagdigits.errors import InputError, KagdigitsError, Param
 from kagdigits.files.atomic import atomic_write, check_target
 from kagdigits.files.demo import demo_arrays
 from kagdigits.models.inputs import to_images
-from kagdigits.runs.persist import model_name
+from kagdigits.runs.persist import is_fitted, model_name
 
 #: Images the export is checked on (at most), and how close its probabilities must be.
 N_CHECK = 256
@@ -168,7 +168,7 @@ def export_onnx(estimator, path, images=None, overwrite=False, atol=ATOL):
     import onnx
 
     name = model_name(estimator)
-    if not (getattr(estimator, "initialized_", False) or hasattr(estimator, "members_")):
+    if not is_fitted(estimator):
         raise KagdigitsError("the model is not fitted; fit it before exporting")
     classes = np.asarray(estimator.classes_)
     graph = ProbabilityGraph(_networks(estimator, name),

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.models import REGISTRY
@@ -81,6 +83,17 @@ def _encode_params(estimator):
     return params
 
 
+def is_fitted(estimator):
+    """Whether ``estimator`` is fitted (or its network built), as scikit-learn's
+    ``check_is_fitted`` says: a network once initialised, an ensemble once its members are
+    trained."""
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
 def save_model(estimator, path, overwrite=False):
     """Save a fitted estimator to ``path`` (a ``.kd`` file), atomically.
 
@@ -94,7 +107,7 @@ def save_model(estimator, path, overwrite=False):
         Replace an existing file (else an existing ``path`` is an error).
     """
     name = model_name(estimator)
-    if not (getattr(estimator, "initialized_", False) or hasattr(estimator, "members_")):
+    if not is_fitted(estimator):
         raise KagdigitsError("the model is not fitted; fit it before saving")
     metadata = {
         "format": FORMAT, "version": VERSION, "model": name,

@@ -11,7 +11,6 @@ import pandas as pd
 
 from kagdigits.models import n_parameters
 from kagdigits.models.callbacks import index_accuracy
-from kagdigits.models.device import resolve_device
 
 #: Per-epoch values kept from a skorch history (missing ones are NaN).
 HISTORY_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
@@ -80,7 +79,7 @@ def fit_and_evaluate(model, seed, estimator, X_train, y_train, X_test, y_test):
                 "train_acc": float(np.mean(estimator.predict(X_train) == y_train)),
                 "test_acc": float(np.mean(predicted == y_test)),
                 "test_loss": float(log_loss(y_test, proba, labels=estimator.classes_)),
-                "device": str(resolve_device(estimator.device))},
+                "device": str(estimator.networks()[0].device)},
         "history": history,
         "predicted": predicted.astype(np.int64),
         "confidence": proba.max(axis=1).astype(np.float32),

@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 
 from kagdigits import LeNet5Classifier
-from kagdigits.cli.main import main
 from kagdigits.files import sources
 from kagdigits.files import submission as submission_module
 from kagdigits.files.atomic import ExistsError, atomic_write, check_target
 from kagdigits.files.kaggle_csv import write_kaggle_csv
 from kagdigits.kaggle import ledger as ledger_module
 from kagdigits.kaggle.ledger import read_ledger
-from kagdigits.runs.persist import save_model
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.helpers import run_cli
 
 
 @pytest.fixture
@@ -36,13 +29,6 @@ def shown_warnings(monkeypatch):
         yield
 
 
-@pytest.fixture(scope="module")
-def lenet_file(tmp_path_factory, digits):
-    X, y = digits
-    clf = LeNet5Classifier(max_epochs=1, train_split=None, verbose=0, device="cpu").fit(X, y)
-    return save_model(clf, tmp_path_factory.mktemp("model") / "lenet5.kd")
-
-
 @pytest.fixture
 def test_csv(tmp_path, digits):
     def write(X, name="test.csv"):
@@ -54,10 +40,10 @@ def test_csv(tmp_path, digits):
 
 # --- item 2: test images unlike the training digits ------------------------------------------
 
-def test_predict_warns_about_inverted_images(lenet_file, test_csv, tmp_path, digits, capsys,
+def test_predict_warns_about_inverted_images(lenet5_kd, test_csv, tmp_path, digits, capsys,
                                              shown_warnings):
     test = test_csv(255 - digits[0][:100])
-    code, out, err = run_cli(capsys, "predict", "--load", lenet_file, "--test", test,
+    code, out, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test", test,
                              "--out", tmp_path / "subs", "--device", "cpu")
     assert code == 0
     warning = [line for line in err.splitlines() if "look unlike" in line]
@@ -67,22 +53,22 @@ def test_predict_warns_about_inverted_images(lenet_file, test_csv, tmp_path, dig
                        "255 - pixels); predictions for such rows are mostly wrong"]
 
 
-def test_predict_is_quiet_for_ordinary_digits(lenet_file, test_csv, tmp_path, digits, capsys,
+def test_predict_is_quiet_for_ordinary_digits(lenet5_kd, test_csv, tmp_path, digits, capsys,
                                               shown_warnings):
-    code, out, err = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                              test_csv(digits[0][:100]), "--out", tmp_path / "subs",
                              "--device", "cpu")
     assert code == 0 and "look unlike" not in err
 
 
-def test_the_warning_comes_before_the_submission_is_written(lenet_file, test_csv, tmp_path,
+def test_the_warning_comes_before_the_submission_is_written(lenet5_kd, test_csv, tmp_path,
                                                              digits, capsys, monkeypatch,
                                                              shown_warnings):
     def no_write(*args, **kwargs):
         raise KeyboardInterrupt
     from kagdigits.files import submission
     monkeypatch.setattr(submission, "write_submission", no_write)
-    code, out, err = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                              test_csv((digits[0][:100] > 127).astype(np.uint8)), "--out",
                              tmp_path / "subs", "--device", "cpu")
     assert code == 130 and "100 of 100 rows hold only 0 and 1" in err
@@ -91,14 +77,14 @@ def test_the_warning_comes_before_the_submission_is_written(lenet_file, test_csv
 
 # --- item 10: outputs checked before the work -------------------------------------------------
 
-def test_predict_checks_its_out_folder_before_predicting(lenet_file, test_csv, tmp_path, digits,
+def test_predict_checks_its_out_folder_before_predicting(lenet5_kd, test_csv, tmp_path, digits,
                                                          capsys, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("predicted although the output cannot be written")
     monkeypatch.setattr(LeNet5Classifier, "predict", never)
     out = tmp_path / "file"
     out.write_text("not a folder")
-    code, _, err = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, _, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                            test_csv(digits[0][:10]), "--out", out / "subs", "--device", "cpu")
     assert code == 2 and f"a parent of it is a file, not a folder ({out})" in err
 
@@ -152,13 +138,13 @@ def test_export_checks_its_target_before_exporting(tmp_path):
     ("dir.onnx", "dir.onnx is a folder, not a file"),
     ("plain/model.onnx", "plain is a file, not a folder"),
 ])
-def test_export_to_a_folder_or_under_a_file_is_refused_at_once(lenet_file, tmp_path, capsys,
+def test_export_to_a_folder_or_under_a_file_is_refused_at_once(lenet5_kd, tmp_path, capsys,
                                                                target, words):
     pytest.importorskip("onnxruntime")
     (tmp_path / "dir.onnx").mkdir()
     (tmp_path / "plain").write_text("x")
     start = time.perf_counter()
-    code, out, err = run_cli(capsys, "export", lenet_file, "--onnx", tmp_path / target,
+    code, out, err = run_cli(capsys, "export", lenet5_kd, "--onnx", tmp_path / target,
                              "--force")
     assert code == 2 and words in err and "Errno" not in err and err.count("\n") == 1
     assert time.perf_counter() - start < 5
@@ -175,9 +161,9 @@ def notebook(tmp_path, monkeypatch):
 
 
 def test_a_notebook_keeps_its_submission_when_the_new_one_cannot_be_scored(
-        lenet_file, test_csv, tmp_path, digits, capsys, notebook):
+        lenet5_kd, test_csv, tmp_path, digits, capsys, notebook):
     notebook.write_text("the good one")
-    code, out, _ = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, _ = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                            test_csv(digits[0][:100]), "--out", tmp_path / "subs",
                            "--device", "cpu")
     assert code == 0 and notebook.read_text() == "the good one"
@@ -187,10 +173,10 @@ def test_a_notebook_keeps_its_submission_when_the_new_one_cannot_be_scored(
             "28,000)") in out
 
 
-def test_a_notebook_gets_a_submission_kaggle_can_score(lenet_file, test_csv, tmp_path, digits,
+def test_a_notebook_gets_a_submission_kaggle_can_score(lenet5_kd, test_csv, tmp_path, digits,
                                                        capsys, notebook, monkeypatch):
     monkeypatch.setattr(submission_module, "KAGGLE_TEST_ROWS", 100)
-    code, out, _ = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, _ = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                            test_csv(digits[0][:100]), "--out", tmp_path / "subs",
                            "--device", "cpu")
     written = out.strip().splitlines()[-1]
@@ -198,10 +184,10 @@ def test_a_notebook_gets_a_submission_kaggle_can_score(lenet_file, test_csv, tmp
 
 
 def test_a_notebook_submission_that_is_a_folder_is_one_line_after_the_path(
-        lenet_file, test_csv, tmp_path, digits, capsys, notebook, monkeypatch):
+        lenet5_kd, test_csv, tmp_path, digits, capsys, notebook, monkeypatch):
     monkeypatch.setattr(submission_module, "KAGGLE_TEST_ROWS", 100)
     notebook.mkdir()
-    code, out, err = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                              test_csv(digits[0][:100]), "--out", tmp_path / "subs",
                              "--device", "cpu")
     written = next((tmp_path / "subs").glob("lenet5-*.csv"))
@@ -214,12 +200,12 @@ def test_a_notebook_submission_that_is_a_folder_is_one_line_after_the_path(
 
 # --- item 11: Ctrl-C between the submission and its ledger row --------------------------------
 
-def test_ctrl_c_before_the_ledger_row_names_the_written_file(lenet_file, test_csv, tmp_path,
+def test_ctrl_c_before_the_ledger_row_names_the_written_file(lenet5_kd, test_csv, tmp_path,
                                                              digits, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(ledger_module, "record_submission", interrupted)
-    code, out, err = run_cli(capsys, "predict", "--load", lenet_file, "--test",
+    code, out, err = run_cli(capsys, "predict", "--load", lenet5_kd, "--test",
                              test_csv(digits[0][:100]), "--out", tmp_path / "subs",
                              "--device", "cpu")
     written = next((tmp_path / "subs").glob("lenet5-*.csv"))

@@ -16,7 +16,6 @@ from skorch.callbacks import Callback
 
 from kagdigits import LeNet5Classifier
 from kagdigits.cli import args as cli_args
-from kagdigits.cli.main import main
 from kagdigits.cli.models import model_rows
 from kagdigits.cli.serve import newest_trained
 from kagdigits.cli.training import fit_in_run
@@ -26,21 +25,7 @@ from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import save_model
 from kagdigits.serve.models import load_all
 from kagdigits.studies import plots
-
-TINY = dict(max_epochs=1, train_split=None, verbose=0, device="cpu")
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
+from tests.helpers import TINY, run_cli
 
 # --- item 7 and "Missing": an estimate before every training, --dry-run ------------------
 

@@ -9,12 +9,6 @@ from kagdigits.cli.main import main
 from kagdigits.files import submission
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_a_test_file_of_other_than_kaggles_rows_is_warned_before_training(
         tiny_kaggle_files, in_tmp, capsys):
     train, test = tiny_kaggle_files

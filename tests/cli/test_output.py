@@ -20,15 +20,9 @@ from kagdigits.files.submission import read_labels_csv
 from kagdigits.kaggle.ledger import read_ledger
 from kagdigits.models import EnsembleClassifier, LeNet5Classifier, progress
 from kagdigits.studies.plots import integer_epochs
+from tests.helpers import run_cli
 
 ANSI = "\x1b["
-
-
-def run_cli(capsys, *argv):
-    """``main(argv)``'s exit code, stdout and stderr."""
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

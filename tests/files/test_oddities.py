@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 
-from kagdigits import LeNet5Classifier
 from kagdigits.files.oddities import oddities_line, oddity_counts
 
 HEAD = ("the images to predict look unlike the digits models are trained on (light ink on "
@@ -62,21 +61,15 @@ def test_several_oddities_share_one_line(images):
     assert "\n" not in line and line.count(" of 300 rows ") == 3
 
 
-@pytest.fixture(scope="module")
-def fitted(digits):
-    X, y = digits
-    return LeNet5Classifier(max_epochs=1, train_split=None, verbose=0, device="cpu").fit(X, y)
-
-
-def test_predict_warns_in_python(fitted, digits):
+def test_predict_warns_in_python(lenet5, digits):
     X = digits[0]
     with pytest.warns(UserWarning, match="300 of 300 rows have a light background") as caught:
-        fitted.predict(255 - X)
+        lenet5.predict(255 - X)
     assert len(caught) == 1 and caught[0].filename == __file__  # points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fitted.predict(X)
-        fitted.predict_proba(255 - X)  # probabilities are left alone: predict warns
+        lenet5.predict(X)
+        lenet5.predict_proba(255 - X)  # probabilities are left alone: predict warns
 
 
 def test_an_ensemble_warns_once(digits):

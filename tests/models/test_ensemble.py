@@ -21,15 +21,9 @@ from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import load_model, save_model
 from tests.helpers import one_line
+from tests.helpers import small_ensemble as small
 
-TINY = {"batch_size": 32}
-
-
-def small(**params):
-    """Two one-epoch LeNet-5 members on the CPU, unless ``params`` say otherwise."""
-    settings = dict(member="lenet5", n_members=2, max_epochs=1, member_params=TINY,
-                    recipe=False, device="cpu", verbose=0)
-    return EnsembleClassifier(**{**settings, **params})
+MEMBER = {"batch_size": 32}  # small_ensemble's member_params
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +184,7 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     args = RunConfig("submission", model="ensemble")
     straight = small(max_epochs=3).fit(X, y)
     stopping = small(max_epochs=3, member_params={
-        **TINY, "callbacks": [("ctrl_c", CtrlCAtEpoch(2))]})
+        **MEMBER, "callbacks": [("ctrl_c", CtrlCAtEpoch(2))]})
     with pytest.raises(TrainingInterrupted, match="after 2 finished epoch"):
         fit_in_run(args, stopping, X, y)
     [run] = (tmp_path / "runs").iterdir()

@@ -12,7 +12,6 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from kagdigits import EnsembleClassifier
 from kagdigits.models import stacked as stacked_module
 from kagdigits.models.augment import Augment
 from kagdigits.models.draws import MemberDraws, member_keys
@@ -23,15 +22,9 @@ from kagdigits.nets import KaggleCNN, LeNet5
 from kagdigits.runs import checkpoints
 from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.fitting import fit_run, stop_on_sigint
+from tests.helpers import small_ensemble as small
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-
-def small(**params):
-    """One-epoch LeNet-5 members on the CPU, batch 32, unless ``params`` say otherwise."""
-    settings = dict(member="lenet5", n_members=2, max_epochs=1, recipe=False, device="cpu",
-                    verbose=0, member_params={"batch_size": 32})
-    return EnsembleClassifier(**{**settings, **params})
 
 
 def _modules(n, dropout=0.0):

@@ -21,14 +21,8 @@ FP32 = dict(max_epochs=1, train_split=None, verbose=0, device="cpu", precision="
 
 
 @pytest.fixture(scope="module")
-def lenet(digits):
-    X, y = digits
-    return LeNet5Classifier(**FP32).fit(X, y)
-
-
-@pytest.fixture(scope="module")
-def exported(lenet, tmp_path_factory):
-    return export_onnx(lenet, tmp_path_factory.mktemp("onnx") / "lenet5.onnx")
+def exported(lenet5, tmp_path_factory):
+    return export_onnx(lenet5, tmp_path_factory.mktemp("onnx") / "lenet5.onnx")
 
 
 def run_onnx(path, X):
@@ -37,15 +31,15 @@ def run_onnx(path, X):
     return session.run(None, {"pixels": pixels})
 
 
-def test_the_graph_gives_the_estimators_probabilities_at_any_batch_size(lenet, exported, digits):
+def test_the_graph_gives_the_estimators_probabilities_at_any_batch_size(lenet5, exported, digits):
     X, _ = digits
     check = exported
     assert check.n_images == 256 and check.max_difference <= 1e-4
     assert check.outputs == ("probabilities", "label")
     for rows in (X[:1], X[:7], X[:300]):
         probabilities, labels = run_onnx(check.path, rows)
-        np.testing.assert_allclose(probabilities, lenet.predict_proba(rows), atol=1e-4)
-        assert np.array_equal(labels, lenet.classes_[lenet.predict_proba(rows).argmax(1)])
+        np.testing.assert_allclose(probabilities, lenet5.predict_proba(rows), atol=1e-4)
+        assert np.array_equal(labels, lenet5.classes_[lenet5.predict_proba(rows).argmax(1)])
 
 
 def test_the_file_holds_its_classes_and_input_scaling(exported):
@@ -86,7 +80,7 @@ def test_every_registered_network_exports(name, digits, tmp_path):
                                atol=1e-4)
 
 
-def test_refusals_name_the_model(lenet, digits, tmp_path):
+def test_refusals_name_the_model(lenet5, digits, tmp_path):
     X, y = digits
     logits = LeNet5Classifier(predict_nonlinearity=None, **FP32).fit(X[:64], y[:64])
     with pytest.raises(KagdigitsError, match="lenet5 model to ONNX: its predict_proba is not"):
@@ -94,15 +88,15 @@ def test_refusals_name_the_model(lenet, digits, tmp_path):
     with pytest.raises(KagdigitsError, match="not fitted"):
         export_onnx(LeNet5Classifier(), tmp_path / "unfitted.onnx")
     with pytest.raises(KagdigitsError, match="failed its check on 256 images.*not written"):
-        export_onnx(lenet, tmp_path / "strict.onnx", atol=-1.0)  # no difference is < -1
+        export_onnx(lenet5, tmp_path / "strict.onnx", atol=-1.0)  # no difference is < -1
     (tmp_path / "taken.onnx").write_bytes(b"x")
     with pytest.raises(KagdigitsError, match="already exists"):
-        export_onnx(lenet, tmp_path / "taken.onnx")
+        export_onnx(lenet5, tmp_path / "taken.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.onnx"]
 
 
-def test_the_command_exports_and_checks(lenet, tmp_path, capsys):
-    model = save_model(lenet, tmp_path / "lenet5.kd")
+def test_the_command_exports_and_checks(lenet5, tmp_path, capsys):
+    model = save_model(lenet5, tmp_path / "lenet5.kd")
     assert main(["export", str(model), "--onnx", str(tmp_path / "lenet5.onnx")]) == 0
     out = capsys.readouterr().out
     assert "on 256 demo digits: same labels as PyTorch (fp32)" in out

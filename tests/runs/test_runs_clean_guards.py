@@ -11,17 +11,11 @@ import pytest
 from skorch.callbacks import Callback
 
 from kagdigits import LeNet5Classifier
-from kagdigits.cli.main import main
 from kagdigits.errors import KagdigitsError
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.fitting import fit_run
 from kagdigits.runs.folders import LOCK, hold_run, is_running, list_runs, parse_age, start_run
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.helpers import run_cli
 
 
 class Gate(Callback):

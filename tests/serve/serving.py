@@ -15,21 +15,20 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 
 from PIL import Image  # noqa: E402
 
-from kagdigits import LeNet5Classifier, MLP3Classifier  # noqa: E402
+from kagdigits import MLP3Classifier  # noqa: E402
 from kagdigits.runs.persist import save_model  # noqa: E402
 from kagdigits.serve.app import create_app, make_server, open_socket, url_of  # noqa: E402
 from kagdigits.serve.models import load_all  # noqa: E402
-
-TINY = dict(max_epochs=1, train_split=None, verbose=0, device="cpu")
+from tests.helpers import TINY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def tiny_kd(tmp_path_factory, digits):
-    """Two tiny saved models (LeNet-5 and the MLP, 1 epoch on 300 digits): name -> path."""
-    X, y = digits
-    folder = tmp_path_factory.mktemp("models")
-    return {name: save_model(cls(**TINY).fit(X, y), folder / f"{name}.kd")
-            for name, cls in (("lenet5", LeNet5Classifier), ("mlp", MLP3Classifier))}
+def tiny_kd(tmp_path_factory, digits, lenet5_kd):
+    """Two tiny saved models (the shared LeNet-5 and the MLP, 1 epoch on 300 digits):
+    name -> path."""
+    mlp = MLP3Classifier(**TINY).fit(*digits)
+    return {"lenet5": lenet5_kd,
+            "mlp": save_model(mlp, tmp_path_factory.mktemp("models") / "mlp.kd")}
 
 
 class Running:

@@ -27,7 +27,8 @@ from kagdigits.serve.preprocess import (  # noqa: E402
     preprocess_image,
     to_ink,
 )
-from tests.serve.serving import TINY, Running, announce, call, multipart, png  # noqa: E402 (skips w/o extra)
+from tests.helpers import TINY  # noqa: E402
+from tests.serve.serving import Running, announce, call, multipart, png  # noqa: E402 (skips w/o extra)
 
 pytest_plugins = ["tests.serve.serving"]
 
