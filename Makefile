@@ -1,10 +1,13 @@
 # kagdigits — the commands the README promises.
+# make submission [MODEL=name | BUDGET=30s|5m|1h] [EPOCHS=n] [DEVICE=cpu] [ARGS="..."]
+# (no MODEL: lenet5; BUDGET: the measured recipe for that time, docs/benchmarks/tiers.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
-MODEL  ?= lenet5
+MODEL  ?=
+BUDGET ?=
 EPOCHS ?=
 DEVICE ?= auto
 ARGS   ?=
@@ -18,29 +21,37 @@ RUN_ID ?= latest
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-# After Ctrl-C kagdigits says how to continue (exit code 130); make adds no "Error 130".
+# After Ctrl-C kagdigits saves the run, says how to continue and exits 130. A terminal's Ctrl-C
+# signals make too, which then prints "make: *** [...] Interrupt"; when only kagdigits gets
+# SIGINT (kill -INT PID), this keeps make from adding "Error 130".
 CTRL_C_OK := || { rc=$$?; test $$rc -eq 130 && exit 0; exit $$rc; }
 
 .PHONY: install submission resume submit data test bench lint clean serve docs
+
+# PIP_E: setuptools warns about every editable install, despite --quiet, that a folder named
+# like the package in the working directory would be imported instead; here that folder is
+# the package itself, which the editable install points at, so the warning is dropped.
+PIP_E := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e
 
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	@echo "Installing kagdigits into $(VENV)/ (the first time: a few minutes)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e ".[dev,serve]"
+	@$(PIP_E) ".[dev,serve]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # The docs tools (MkDocs, Material, mkdocstrings) on top of the install above.
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(PIP_E) ".[docs]"
 	touch $(DOCS_STAMP)
 
 # ON=kaggle: train in a private kernel on Kaggle's GPU (ACCELERATOR=NvidiaTeslaT4 to choose).
 submission: $(STAMP)
-	@$(BIN)/kagdigits submission --model $(MODEL) --device $(DEVICE) \
+	@$(BIN)/kagdigits submission $(if $(MODEL),--model $(MODEL)) \
+		$(if $(BUDGET),--budget $(BUDGET)) --device $(DEVICE) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(ON),--on $(ON)) \
 		$(if $(ACCELERATOR),--accelerator $(ACCELERATOR)) $(ARGS) $(CTRL_C_OK)
 

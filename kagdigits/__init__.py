@@ -14,6 +14,8 @@ _EXPORTS = {
     "read_test_csv": ("kagdigits.files.kaggle_csv", "read_test_csv"),
     "read_train_csv": ("kagdigits.files.kaggle_csv", "read_train_csv"),
     "write_submission": ("kagdigits.files.submission", "write_submission"),
+    "save_model": ("kagdigits.runs.persist", "save_model"),
+    "load_model": ("kagdigits.runs.persist", "load_model"),
 }
 
 
@@ -43,8 +45,10 @@ __all__ = [
     "get_estimator_class",
     "get_model_class",
     "list_models",
+    "load_model",
     "read_test_csv",
     "read_train_csv",
+    "save_model",
     "write_submission",
     "__version__",
 ]

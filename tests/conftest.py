@@ -13,11 +13,41 @@ pytest_plugins = ["tests.fake_kaggle"]
 torch.set_num_threads(1)  # tests run small nets; one thread avoids oversubscribing 2 cores
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` (``pytest -m cuda`` selects them) skip without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def seed():
     """Seed numpy and torch before every test."""
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+#: The cost-estimate probe that every training command runs first (kagdigits.models.estimate),
+#: made cheap for the tests: one warm-up step, two timed steps and one timed forward batch,
+#: instead of at least 3 + 5 steps and seconds. They are still real steps on the fit's own
+#: path; tests marked ``real_probe`` (tests/models/test_estimate.py, one CLI test) keep the
+#: real probe.
+CHEAP_PROBE = {"WARMUP_STEPS": 1, "MAX_WARMUP_STEPS": 1, "WARMUP_SECONDS": 0.0,
+               "TIMED_STEPS": 2, "TIMED_SECONDS": 0.0, "MAX_TIMED_STEPS": 2,
+               "FORWARD_BATCHES": 1, "MAX_FORWARD_BATCHES": 1}
+
+
+@pytest.fixture(autouse=True)
+def cheap_probe(request, monkeypatch):
+    """:data:`CHEAP_PROBE` for every test not marked ``real_probe``."""
+    if request.node.get_closest_marker("real_probe") is None:
+        from kagdigits.models import estimate
+
+        for name, value in CHEAP_PROBE.items():
+            monkeypatch.setattr(estimate, name, value)
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +87,21 @@ def lenet5_kd(lenet5, tmp_path_factory):
     from kagdigits.runs.persist import save_model
 
     return save_model(lenet5, tmp_path_factory.mktemp("lenet5") / "lenet5.kd")
+
+
+@pytest.fixture(scope="session")
+def fitted_network(digits):
+    """``fitted_network(name)``: the registered network ``name`` (not the ensemble) fitted
+    once per session, on first use: one epoch on 64 digits, batch 32, ``TINY`` settings in
+    fp32. Shared: read it, do not change it."""
+    from kagdigits.models import REGISTRY
+
+    fitted = {}
+
+    def network(name):
+        if name not in fitted:
+            fitted[name] = REGISTRY[name](**TINY, batch_size=32, precision="fp32").fit(
+                digits[0][:64], digits[1][:64])
+        return fitted[name]
+
+    return network

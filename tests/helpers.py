@@ -1,5 +1,18 @@
 """Helpers the test modules share (fixtures live in conftest.py files)."""
 
+import shutil
+
+#: Headless Chromium and its driver (Debian's ``chromium`` and ``chromium-driver``), or None.
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_CHROMIUM = ("headless Chromium not found (chromium and chromedriver on PATH); install them "
+               "with: apt-get install chromium chromium-driver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                  "--window-size=1100,900")
+
 #: One epoch on the CPU, quiet, without a validation split: the tests' tiny estimator settings.
 TINY = dict(max_epochs=1, train_split=None, verbose=0, device="cpu")
 
@@ -35,3 +48,19 @@ def run_cli(capsys, *argv):
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def start_chromium(profile):
+    """A selenium driver of headless Chromium with its profile in the folder ``profile``
+    (the browser's console log kept); quit it when done."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    return driver

@@ -97,6 +97,16 @@ def add_training_arguments(parser):
     add_dry_run_argument(parser)
 
 
+def add_budget_argument(parser):
+    """--budget DURATION: the measured recipe expected to be most accurate in that time here.
+    It chooses the model, so --model and --epochs become errors with it (no default model)."""
+    parser.add_argument("--budget", metavar="DURATION",
+                        help="train the measured recipe expected to be most accurate within "
+                             "DURATION here (30s, 5m, 1h, 1h30m; see docs/benchmarks/tiers.md); "
+                             "it chooses the model and its epochs, --set still applies")
+    parser.set_defaults(model=None)  # so that --model given with --budget can be refused
+
+
 def add_remote_arguments(parser):
     """--on {local,kaggle} and --accelerator: where the run trains."""
     parser.add_argument("--on", choices=("local", "kaggle"), default="local",

@@ -46,7 +46,7 @@ def build_parser():
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     parser.add_argument("--version", action="version", version=f"kagdigits {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main lists them
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip()
@@ -55,6 +55,15 @@ def build_parser():
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
+
+
+def command_list(parser):
+    """What a bare ``kagdigits`` prints: the usage, then each command with its one-line help
+    on one line."""
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {importlib.import_module(module).HELP}"
+             for name, module in COMMANDS.items()]
+    return "\n".join([parser.format_usage().rstrip(), "", "commands:", *lines, ""])
 
 
 def option(param):
@@ -84,7 +93,13 @@ def main(argv=None):
     non-zero exit code: 2 for a ``KagdigitsError``, 1 for a file system error or
     running out of memory (numpy's ``MemoryError`` or torch's), 130 for Ctrl-C.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        print(command_list(parser), file=sys.stderr)
+        print("kagdigits: error: no COMMAND given; choose one of the commands above "
+              "(kagdigits COMMAND --help shows its options)", file=sys.stderr)
+        return 2
     warnings.formatwarning = warning_line
     from kagdigits.errors import KagdigitsError
 

@@ -14,13 +14,19 @@ and model come back here (see docs: Train on Kaggle's GPU).
 
 from pathlib import Path
 
-from kagdigits.cli.args import add_proba_argument, add_remote_arguments, add_training_arguments
+from kagdigits.cli.args import (
+    add_budget_argument,
+    add_proba_argument,
+    add_remote_arguments,
+    add_training_arguments,
+)
 
 HELP = "train a model and write submissions/<model>-<timestamp>.csv"
 
 
 def add_arguments(parser):
     add_training_arguments(parser)
+    add_budget_argument(parser)
     parser.add_argument("--train", type=Path, help="train CSV (default data/train.csv)")
     parser.add_argument("--test", type=Path, help="test CSV (default data/test.csv)")
     parser.add_argument("--out", type=Path,
@@ -35,6 +41,12 @@ def run(args):
     from kagdigits.cli.outcome import predict_labels, summary_line, write_and_report
     from kagdigits.cli.training import train
 
+    if args.on == "kaggle" and args.budget is not None:
+        from kagdigits.errors import KagdigitsError
+
+        raise KagdigitsError("--budget chooses by this machine's measured speed, not a Kaggle "
+                             "kernel's; with --on kaggle pass --model (and --epochs), or drop "
+                             "--on kaggle")
     if args.on == "kaggle" or remote.resumed_run(args.resume) is not None:
         return remote.run(args)
     if args.accelerator:

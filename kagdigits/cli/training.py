@@ -8,6 +8,65 @@ from kagdigits.registry import is_ensemble
 
 #: ``--resume latest``: the newest unfinished run of the command.
 LATEST = "latest"
+#: The model trained without ``--model`` (and without ``--budget``).
+DEFAULT_MODEL = "lenet5"
+
+
+def check_budget_args(args):
+    """With ``--budget``: a duration, and no ``--model`` or ``--epochs`` (it chooses them);
+    a one-line error otherwise, before any data are read."""
+    if getattr(args, "budget", None) is None:
+        return
+    from kagdigits.models.budget import parse_duration
+
+    parse_duration(args.budget)
+    given = [flag for flag, value in (("--model", args.model), ("--epochs", args.epochs))
+             if value is not None]
+    if given:
+        raise KagdigitsError(f"--budget chooses the model and its epochs; drop "
+                             f"{' and '.join(given)}, or --budget")
+
+
+def process_age():
+    """Seconds since this process started (Linux: /proc; elsewhere 0), so that a budget
+    counts the start-up (imports) and the data's reading too."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def budget_precheck(config):
+    """The config that checks ``--set`` with ``--budget`` before the data are read: the
+    most accurate tier's model and recipe under them (every tier's model takes them)."""
+    import dataclasses
+
+    from kagdigits.models.budget import TIERS
+
+    best = max(TIERS, key=lambda tier: tier.accuracy)
+    return dataclasses.replace(config, model=best.model, params={**best.params, **config.params})
+
+
+def budget_choice(args, config, source):
+    """For ``--budget``: choose the recipe (:func:`kagdigits.models.budget.choose_recipe`,
+    from a probe of this machine's step), make it ``config``'s model and parameters (the
+    ``--set`` ones on top) and print the line saying what and why; the
+    :class:`~kagdigits.models.budget.Choice`."""
+    from kagdigits.models.budget import choose_recipe
+
+    n_test = 0 if source.X_test is None else len(source.X_test)
+    choice = choose_recipe(args.budget, source.X_train, source.y_train, n_test=n_test,
+                           elapsed=process_age(), device=config.device)
+    config.model = choice.tier.model
+    config.params = {**choice.params, **config.params}
+    print(choice.line(args.budget), flush=True)
+    return choice
 
 
 def latest_run(command):
@@ -38,7 +97,8 @@ def run_config(args, **files):
     from kagdigits.runs.folders import check_unfinished, find_run_dir, read_run_config
 
     if args.resume is None:
-        config = RunConfig(command=args.command, model=args.model,
+        check_budget_args(args)
+        config = RunConfig(command=args.command, model=args.model or DEFAULT_MODEL,
                            params=parse_params(args.params), epochs=args.epochs,
                            device=args.device, seed=args.seed,
                            **{k: None if v is None else str(v) for k, v in files.items()})
@@ -79,10 +139,18 @@ def build_estimator(config, **overrides):
         raise set_error(exc) from None
 
 
-def print_estimate(config, estimator, X, y, dry_run=False):
+def print_estimate(config, estimator, X, y, dry_run=False, run_dir=None):
     """Print how long training ``estimator`` on ``X`` may take here (its
-    ``estimated_cost``); with ``dry_run`` say that nothing was trained."""
-    print(estimator.estimated_cost(X, y), flush=True)
+    ``estimated_cost``); for a resumed run (``run_dir``),
+    how long its epochs left may take; with ``dry_run`` say that nothing was trained."""
+    from kagdigits.models.estimate import estimate_line
+    from kagdigits.runs.folders import saved_epochs
+
+    if not is_ensemble(estimator):
+        done = 0 if run_dir is None else saved_epochs(run_dir)
+        print(estimate_line(config.model, estimator, X, y, epochs_done=done), flush=True)
+    else:
+        print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
         print("Dry run: no run started, nothing trained.")
 
@@ -220,14 +288,22 @@ def train(args, need_test=True, **files):
 
     config, run_dir = run_config(args, **files)
     check_outputs(config, force=getattr(args, "force", False))
-    estimator = build_estimator(config)
+    budget = getattr(args, "budget", None) if run_dir is None else None
+    estimator = build_estimator(config if budget is None else budget_precheck(config))
     source = load_training_data(config, need_test=need_test)
     X, y = source.X_train, source.y_train
     test = f"; test: {source.test_path} ({len(source.X_test):,} rows)" if need_test else ""
     print(f"Train: {source.train_path} ({len(X):,} rows){test}")
     if need_test:
         warn_if_kaggle_cannot_score(source)
-    print_estimate(config, estimator, X, y, dry_run=args.dry_run)
+    if budget is None:
+        print_estimate(config, estimator, X, y, dry_run=args.dry_run, run_dir=run_dir)
+    else:
+        choice = budget_choice(args, config, source)
+        estimator = build_estimator(config)
+        estimator.set_params(callbacks=[*(estimator.callbacks or []), ("budget", choice.guard())])
+        if args.dry_run:
+            print("Dry run: no run started, nothing trained.")
     if args.dry_run:
         return None
     start = time.perf_counter()

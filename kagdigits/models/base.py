@@ -18,10 +18,10 @@ loss on the host). The skorch versions this is tested with are pinned in pyproje
 import torch
 from skorch import NeuralNetClassifier
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import TeeGenerator
+from skorch.utils import TeeGenerator, to_numpy
 
 from kagdigits.models.augment import AUGMENTATIONS, augmented, make_augment, tta_augment
-from kagdigits.models.batching import BatchIterator
+from kagdigits.models.batching import BatchIterator, to_device
 from kagdigits.models.callbacks import default_callbacks, needs_batch_values
 from kagdigits.models.constraints import (
     BOOLEAN,
@@ -36,6 +36,8 @@ from kagdigits.models.constraints import (
 from kagdigits.models.contract import SklearnContract
 from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
 from kagdigits.models.estimate import estimate_line
+from kagdigits.models.graphs import capture, release, wants_graphs
+from kagdigits.models.inputs import scaled_batch
 from kagdigits.models.params import validate_params
 from kagdigits.models.progress import prediction_progress
 from kagdigits.models.schedules import SCHEDULES
@@ -58,10 +60,15 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         follows ``classes_``, ``in_chans`` the images' channels, and a network that
         takes ``in_features`` (the MLP) gets the number of features, all learnt at fit.
     criterion : default=torch.nn.CrossEntropyLoss
+        The loss, on the network's logits (``criterion__<name>`` sets its arguments).
     optimizer : default=torch.optim.Adam
+        The optimizer's class (``optimizer__<name>`` sets its arguments).
     lr : float, default=2e-3
+        The optimizer's learning rate (with ``lr_schedule="onecycle"``: the peak).
     max_epochs : int, default=20
+        At most this many epochs; early stopping (``patience``) can end sooner.
     batch_size : int, default=128
+        Rows per training batch.
     train_split : callable or None, default=FallbackValidSplit(0.1, stratified=True, random_state=0)
         Held-out validation split for early stopping (stratified; on data too small for
         that, a plain random split, with a warning: :mod:`kagdigits.models.splits`);
@@ -101,9 +108,14 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         Store the network and its input batches in ``torch.channels_last`` memory
         format; ``"auto"``: for networks with 2-D convolutions on CUDA, and on the
         CPU under bf16 (:func:`kagdigits.models.device.auto_channels_last`).
-    compile : bool, default=False
-        ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets its
-        arguments, e.g. ``compile__mode="max-autotune"``).
+    compile : bool or "auto", default="auto"
+        ``True``: ``torch.compile`` the network (skorch's option; ``compile__<name>`` sets
+        its arguments, e.g. ``compile__mode="max-autotune"``). ``"auto"``: on a CUDA device,
+        replay the network's forward and backward passes of each full training batch as
+        CUDA graphs, captured at the first batch of each fit
+        (:mod:`kagdigits.models.graphs`; a capture that fails warns once and trains
+        eagerly); on the CPU nothing (compiling measured slower there than eager).
+        ``False``: eager.
     augment : "affine", class or None, default=None
         Random augmentation of the training batches on the training device, never of
         validation or prediction batches: ``"affine"`` (:class:`kagdigits.models.augment.Augment`:
@@ -178,7 +190,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         "lr": [Number(0)], "max_epochs": [Integer(1)], "batch_size": [Integer(1)],
         "patience": [Integer(1), NONE], "lr_decay": [Number(0, open=("low",)), NONE],
         "lr_schedule": [Options(SCHEDULES), NONE], "precision": [Options(("auto", *PRECISIONS))],
-        "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN],
+        "channels_last": [BOOLEAN, Options(("auto",))], "compile": [BOOLEAN, Options(("auto",))],
         "random_state": [Integer(0), NONE], "verbose": [Integer(0), BOOLEAN],
         "warm_start": [BOOLEAN], "train_split": [CALLABLE, NONE],
         "augment": [Options(tuple(AUGMENTATIONS)), CLASS, NONE],
@@ -197,7 +209,7 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
                  iterator_train=BatchIterator, iterator_valid=BatchIterator,
                  iterator_train__shuffle=True, iterator_valid__batch_size=1024,
                  precision="auto", channels_last="auto",
-                 compile=False, lr_schedule="exponential", augment=None, ema=None, tta=0,
+                 compile="auto", lr_schedule="exponential", augment=None, ema=None, tta=0,
                  tta_params=None, n_threads="auto", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
@@ -263,6 +275,11 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
+    def torch_compile(self, module, name):
+        """skorch's ``torch.compile`` for ``compile=True``; ``compile="auto"`` leaves the
+        module as it is (its CUDA graphs are captured at the first training batch)."""
+        return module if self.compile == "auto" else super().torch_compile(module, name)
+
     def get_params_for_optimizer(self, prefix, named_parameters):
         """skorch's, with ``fused=True`` for Adam and AdamW on CUDA (one kernel per step, and
         the fp16 loss scaler's inf check stays on the device) unless ``optimizer__fused`` or
@@ -306,11 +323,28 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         images = len(vars(self).get("input_shape_", (1, 28, 28))) == 3
         return augmented(self, iterator) if training and images else iterator
 
+    def forward_proba(self, X):
+        """skorch's ``predict_proba`` (the prediction nonlinearity over :meth:`forward_iter`'s
+        outputs) with every batch's probabilities kept on the device and read to the host
+        once, at the end (skorch reads each batch back); a numpy array."""
+        nonlin = self._get_predict_nonlinearity()
+        probas = [nonlin(out[0] if isinstance(out, tuple) else out)
+                  for out in self.forward_iter(X, training=False, device=None)]
+        return to_numpy(torch.cat(probas))
+
     def infer(self, x, **fit_params):
-        """The module's output on batch ``x``, under ``precision``'s autocast, as float32."""
+        """The module's output on batch ``x``, under ``precision``'s autocast, as float32;
+        a uint8 batch (prediction's integer pixels) is moved to the device and scaled
+        there first (:func:`kagdigits.models.inputs.scaled_batch`)."""
+        if torch.is_tensor(x) and x.dtype == torch.uint8:
+            x = scaled_batch(to_device(x, self.device_))
         if self.channels_last_ and torch.is_tensor(x) and x.dim() == 4:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         dtype = PRECISIONS[self.precision_]
+        if (vars(self).get("graph_capture_") == "pending" and self.module_.training
+                and torch.is_grad_enabled() and torch.is_tensor(x)):
+            captured = capture(self.module_, to_device(x, self.device_), dtype)
+            self.graph_capture_ = "captured" if captured else "failed"
         if dtype is None:
             return super().infer(x, **fit_params)
         with torch.autocast(self._device_type(), dtype=dtype):
@@ -325,10 +359,14 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
                   f"{f' Threads: {threads}.' if threads else ''}", flush=True)
         fp16 = self.precision_ == "fp16"
         self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
+        #: "pending" (captured at the first training batch), then "captured" or "failed";
+        #: "off" without ``compile="auto"`` on CUDA.
+        self.graph_capture_ = "pending" if wants_graphs(self.compile, self.device_) else "off"
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.grad_scaler_ = None
+        release(self.module_)  # the network's own forward again: it copies and pickles
 
     def train_step(self, batch, **fit_params):
         """One optimizer step: skorch's, or with ``precision="fp16"`` (``grad_scaler_``) a

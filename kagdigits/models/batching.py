@@ -56,6 +56,17 @@ def _as_tensor(values):
     return torch.as_tensor(values)
 
 
+def to_device(tensor, device):
+    """``tensor`` on ``device``: to a GPU through pinned memory, without blocking (the copy
+    overlaps the work queued after it); on the CPU as it is."""
+    device = torch.device(device)
+    if device.type == "cpu" or tensor.device == device:
+        return tensor
+    if tensor.is_cpu and device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def _fits_on(device, nbytes):
     """Whether ``nbytes`` of data may be put on ``device`` (at most half of a GPU's free memory)."""
     if device.type != "cuda":
@@ -110,7 +121,7 @@ class BatchIterator:
             tensors = [t[self._index] for t in tensors]
             self._index = None
         if _fits_on(device, sum(t.nbytes for t in tensors)):
-            tensors = [t.to(device, non_blocking=True) for t in tensors]
+            tensors = [to_device(t, device) for t in tensors]
         self._X, self._y = tensors if len(tensors) == 2 else (tensors[0], None)
         return self
 
@@ -131,7 +142,7 @@ class BatchIterator:
             order = torch.randperm(n, generator=generator)
             order = order if self._index is None else self._index[order]
         if order is not None and self._X.is_cuda:  # pinned: a copy that does not sync
-            order = order.pin_memory().to(self._X.device, non_blocking=True)
+            order = to_device(order, self._X.device)
         stop = n - n % self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             rows = (slice(start, min(start + self.batch_size, n)) if order is None
@@ -143,5 +154,5 @@ class BatchIterator:
             return None
         batch = tensor[rows]
         if self._device is not None and batch.is_cpu:  # kept on the host
-            batch = batch.pin_memory().to(self._device, non_blocking=True)
+            batch = to_device(batch, self._device)
         return batch

@@ -10,6 +10,7 @@ import numpy as np
 from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 
 from kagdigits.models.averaging import WeightAverage
+from kagdigits.models.history import restored_epochs
 from kagdigits.models.progress import BatchProgress, EpochTable
 from kagdigits.models.schedules import lr_schedule_callbacks
 
@@ -27,12 +28,6 @@ def needs_batch_values(callbacks):
                for _, cb in callbacks)
 
 
-def restored_epochs(net):
-    """The epochs a checkpoint callback of ``net`` restored (its ``resumed_epochs_``; 0 if none)."""
-    return max((getattr(cb, "resumed_epochs_", 0) for _, cb in getattr(net, "callbacks_", [])),
-               default=0)
-
-
 class EpochBudget(Callback):
     """Ends a fit once it has run ``max_epochs`` epochs, counting those a checkpoint
     callback restored (:func:`restored_epochs`), so a resumed run ends where the
@@ -41,12 +36,17 @@ class EpochBudget(Callback):
     It must be the first callback: at the start of an epoch that should not run it
     removes the history row skorch has just opened for it and ends the fit the way
     skorch's ``EarlyStopping`` does (``KeyboardInterrupt``, which ``fit`` catches).
+    It notes the history row of the fit's first epoch (``first_row``), after a restore,
+    for :func:`kagdigits.models.history.remaining_seconds`.
     """
 
     def on_train_begin(self, net, **kwargs):
         self._epochs_begun = 0  # not ``_``-suffixed: not a checkpointed state
+        self.first_row = None
 
     def on_epoch_begin(self, net, **kwargs):
+        if not self._epochs_begun:
+            self.first_row = len(net.history) - 1
         self._epochs_begun += 1
         if self._epochs_begun > net.max_epochs - restored_epochs(net):
             del net.history[-1]

@@ -7,15 +7,16 @@ parameters not listed in a docstring are those of
 """
 
 from kagdigits.models.base import DigitClassifier
-from kagdigits.models.constraints import PROBABILITY
+from kagdigits.models.constraints import PROBABILITY, Number
 from kagdigits.nets import MLP, AllCNN, KaggleCNN, LeNet5, ResNet18, SmallVGG, WideResNet
 from kagdigits.registry import register_model
 
-#: Defaults of the models where they were measured to help (docs/benchmarks/accuracy.md): light
-#: augmentation of the training batches (zoom and shift up to 5%, no rotation) and
-#: label smoothing 0.1. Any of them can be overridden like other parameters.
 AUGMENTED = {"augment": "affine", "augment__rotation": 0, "augment__zoom": 0.05,
              "augment__shift": 0.05, "criterion__label_smoothing": 0.1}
+"""The defaults every registered network adds to :class:`~kagdigits.models.base.DigitClassifier`'s,
+where they were measured to help (docs/benchmarks/accuracy.md): light augmentation of the
+training batches (``augment="affine"``: zoom and shift up to 5%, no rotation) and label
+smoothing 0.1. Each can be set like any other parameter (``augment=None``: off)."""
 
 
 @register_model("lenet5")
@@ -33,8 +34,10 @@ class LeNet5Classifier(DigitClassifier):
     Parameters
     ----------
     max_epochs : int, default=30
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        At most 30 epochs; early stopping (``patience``) can end sooner.
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     _parameter_constraints = {"module__dropout": [PROBABILITY]}
@@ -59,8 +62,10 @@ class MLP3Classifier(DigitClassifier):
     Parameters
     ----------
     max_epochs : int, default=40
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        At most 40 epochs; early stopping (``patience``) can end sooner.
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     _parameter_constraints = {"module__dropout": [PROBABILITY]}
@@ -85,10 +90,14 @@ class ResNet18Classifier(DigitClassifier):
     Parameters
     ----------
     lr : float, default=1e-3
+        The optimizer's learning rate.
     max_epochs : int, default=15
+        At most 15 epochs; early stopping (``patience``) can end sooner.
     module__stem : str, default="small"
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        The network's first layers (see :class:`kagdigits.nets.ResNet18`).
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     def __init__(self, module=ResNet18, *, lr=1e-3, max_epochs=15, **kwargs):
@@ -109,8 +118,10 @@ class SmallVGGClassifier(DigitClassifier):
     Parameters
     ----------
     lr : float, default=1e-3
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        The optimizer's learning rate.
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     _parameter_constraints = {"module__dropout": [PROBABILITY], "module__fc_dropout": [PROBABILITY]}
@@ -136,11 +147,16 @@ class AllCNNClassifier(DigitClassifier):
     Parameters
     ----------
     lr : float, default=1e-3
+        The optimizer's learning rate.
     max_epochs : int, default=10
+        At most 10 epochs; early stopping (``patience``) can end sooner.
     module__batchnorm : bool, default=True
+        Batch normalization after each convolution.
     module__input_dropout : float, default=0
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        Dropout on the input pixels.
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     _parameter_constraints = {"module__dropout": [PROBABILITY],
@@ -165,9 +181,12 @@ class WideResNetClassifier(DigitClassifier):
     Parameters
     ----------
     lr : float, default=1e-3
+        The optimizer's learning rate.
     max_epochs : int, default=8
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED`: ``"affine"``, 0, 0.05, 0.05, 0.1.
+        At most 8 epochs; early stopping (``patience``) can end sooner.
+    augment : str, default="affine"
+        With ``augment__rotation=0``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults.
     """
 
     _parameter_constraints = {"module__dropout": [PROBABILITY]}
@@ -193,22 +212,29 @@ class KaggleCNNClassifier(DigitClassifier):
     The same schedule is the best single model found for Fashion-MNIST. About 290
     CPU-seconds per demo fit. The ensemble trains its members with Deotte's own recipe
     instead (:data:`kagdigits.models.ensemble.RECIPE`).
-    Network option: ``module__dropout`` (see :class:`kagdigits.nets.KaggleCNN`).
+    Network options: ``module__dropout``, ``module__width`` (see :class:`kagdigits.nets.KaggleCNN`).
 
     Parameters
     ----------
     lr : float, default=3e-3
         The one cycle's peak.
     lr_schedule : str, default="onecycle"
+        One cycle over all the batches, peaking at ``lr``.
     patience : int or None, default=None
+        No early stopping: every epoch of the cycle is trained.
     batch_size : int, default=64
+        Rows per training batch.
     max_epochs : int, default=60
+        Exactly 60 epochs (no early stopping).
     ema : float, default=0.99
-    augment, augment__rotation, augment__zoom, augment__shift, criterion__label_smoothing
-        Default to :data:`AUGMENTED` with rotation 10: ``"affine"``, 10, 0.05, 0.05, 0.1.
+        Predict with an average of the weights (see ``ema`` in the base class).
+    augment : str, default="affine"
+        With ``augment__rotation=10``, ``augment__zoom=0.05``, ``augment__shift=0.05`` and
+        ``criterion__label_smoothing=0.1``: the :data:`AUGMENTED` defaults, with rotation.
     """
 
-    _parameter_constraints = {"module__dropout": [PROBABILITY]}
+    _parameter_constraints = {"module__dropout": [PROBABILITY],
+                              "module__width": [Number(0, open=("low",))]}
 
     def __init__(self, module=KaggleCNN, *, lr=3e-3, lr_schedule="onecycle", patience=None,
                  batch_size=64, max_epochs=60, ema=0.99, **kwargs):

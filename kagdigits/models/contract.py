@@ -184,10 +184,11 @@ class SklearnContract:
             raise InputError(" ".join(str(exc).split())) from None  # sklearn's words, one line
         return X if shape is None else X.reshape(len(X), *shape)
 
-    def _network_input(self, X, reset):
-        """``X`` (checked) as the network reads it (:func:`kagdigits.models.inputs.to_inputs`)."""
+    def _network_input(self, X, reset, integers=False):
+        """``X`` (checked) as the network reads it (:func:`kagdigits.models.inputs.to_inputs`;
+        ``integers``: integer pixels kept as uint8, scaled batch by batch)."""
         shape = None if reset else vars(self).get("input_shape_")
-        X = to_inputs(X, features=self._takes_features(), shape=shape)
+        X = to_inputs(X, features=self._takes_features(), shape=shape, integers=integers)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
         elif shape is not None and tuple(X.shape[1:]) != tuple(shape):
@@ -224,16 +225,18 @@ class SklearnContract:
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), one column per ``classes_``;
-        rows sum to 1."""
+        rows sum to 1. Integer pixels go to the device as uint8 and are scaled there, and
+        the probabilities are read back once (``forward_proba``)."""
         self.check_is_fitted()
         if is_dataset(X):
-            return super().predict_proba(X)
-        X = self._network_input(self._checked_array(X, reset=False), reset=False)
+            return self.forward_proba(X)
+        X = self._network_input(self._checked_array(X, reset=False), reset=False,
+                                integers=not self.tta)
         if not self.tta or X.ndim != 4:
-            return super().predict_proba(X)
+            return self.forward_proba(X)
         total = 0
         for view in tta_views(X, self.tta, self.tta_params, self.random_state):
-            total = total + super().predict_proba(view)
+            total = total + self.forward_proba(view)
         return total / (1 + self.tta)
 
     def predict(self, X):

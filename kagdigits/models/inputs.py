@@ -2,7 +2,10 @@
 
 Scaling rule, by dtype: integer pixels must lie in 0..255 and are divided by 255;
 float pixels are used exactly as given (you have scaled them yourself, e.g. with a
-``StandardScaler`` in a ``Pipeline``).
+``StandardScaler`` in a ``Pipeline``). For prediction, integer pixels stay ``uint8``
+(``to_inputs(..., integers=True)``) and each batch is divided where the network runs
+(:func:`scaled_batch`): a quarter of the bytes to copy to a GPU, and no float copy of the
+whole input on the host.
 """
 
 import math
@@ -54,13 +57,17 @@ def _numbers(X):
     return X
 
 
-def _scaled(X, warn=True):
-    """``X`` as C-contiguous float32 by the scaling rule (integers 0..255 divided by 255)."""
+def _scaled(X, warn=True, integers=False):
+    """``X`` as C-contiguous float32 by the scaling rule (integers 0..255 divided by 255);
+    ``integers``: integer pixels as C-contiguous uint8 instead, to be scaled batch by batch
+    (:func:`scaled_batch`)."""
     if X.dtype.kind in "biu":
-        if X.size and (X.min() < 0 or X.max() > 255):
+        if X.size and X.dtype != np.uint8 and (X.min() < 0 or X.max() > 255):
             raise InputError(
                 f"integer pixels must lie in 0..255, found {X.min()}..{X.max()}; "
                 "pass uint8 pixels or floats you have scaled yourself")
+        if integers:
+            return np.ascontiguousarray(X, dtype=np.uint8)
         return np.ascontiguousarray(X, dtype=np.float32) / np.float32(255)
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
@@ -74,7 +81,7 @@ def _scaled(X, warn=True):
     return X
 
 
-def to_images(X, shape=None):
+def to_images(X, shape=None, integers=False):
     """Return ``X`` as a C-contiguous float32 array of shape (n, C, H, W).
 
     Parameters
@@ -86,6 +93,9 @@ def to_images(X, shape=None):
     shape : tuple or None, default=None
         (C, H, W) that flat rows of ``C * H * W`` values stand for (an estimator passes
         the shape it was fitted on); ``None``: :data:`IMAGE_WIDTHS`.
+    integers : bool, default=False
+        Return integer pixels as uint8 (checked to lie in 0..255), for
+        :func:`scaled_batch` to scale batch by batch; float pixels are float32 either way.
     """
     X = _numbers(X)
     if X.ndim == 2:
@@ -109,7 +119,7 @@ def to_images(X, shape=None):
     else:
         raise InputError(
             f"X has shape {X.shape}; pass (n, 784), (n, 28, 28) or (n, 1, 28, 28)")
-    return _scaled(X)
+    return _scaled(X, integers=integers)
 
 
 def warn_if_unlike_training(X):
@@ -131,7 +141,7 @@ def warn_if_unlike_training(X):
         warnings.warn(line, stacklevel=caller_stacklevel())
 
 
-def to_inputs(X, features=False, shape=None):
+def to_inputs(X, features=False, shape=None, integers=False):
     """``X`` as a network reads it: images (see :func:`to_images`) or, for a network that
     takes features, rows of any other width as a float32 (n, n_features) array.
 
@@ -143,6 +153,8 @@ def to_inputs(X, features=False, shape=None):
     shape : tuple or None, default=None
         The shape of one row the estimator was fitted on: (C, H, W) images or
         (n_features,) features; ``None``: decided from ``X``.
+    integers : bool, default=False
+        Return integer pixels as uint8, unscaled (see :func:`to_images`).
     """
     X = _numbers(X)
     as_features = shape is not None and len(shape) == 1
@@ -151,8 +163,18 @@ def to_inputs(X, features=False, shape=None):
     if as_features:
         if X.ndim != 2:
             raise InputError(f"X has shape {X.shape}; pass rows of {shape[0]} features")
-        return _scaled(X, warn=False)
-    return to_images(X, shape)
+        return _scaled(X, warn=False, integers=integers)
+    return to_images(X, shape, integers=integers)
+
+
+def scaled_batch(x):
+    """A batch as the network reads it: a uint8 tensor (from ``to_inputs(...,
+    integers=True)``) divided by 255 into float32 on its own device, the same values
+    :func:`to_images` gives; any other batch as it is. (The divisor is a tensor: CUDA
+    would multiply by the reciprocal of a Python number, which differs in the last bit.)"""
+    if torch.is_tensor(x) and x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(torch.full((), 255.0, device=x.device))
+    return x
 
 
 def check_labels(y, n_rows):

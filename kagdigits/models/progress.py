@@ -19,10 +19,14 @@ from skorch.callbacks import Callback, PrintLog
 from skorch.dataset import get_len
 from tqdm.auto import tqdm
 
+from kagdigits.models.history import remaining_seconds
+
 #: A progress bar appears only after this many seconds (short calls show nothing).
 BAR_DELAY = 2.0
 #: ``None``: no bar when stderr is not a terminal (a log file gets no bar), as tqdm does.
 BAR_DISABLE = None
+#: The bar over an epoch's batches refreshes its time left for the fit every this many batches.
+REMAINING_EVERY = 16
 #: The ANSI escape sequences skorch writes.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -81,6 +85,15 @@ class EpochTable(PrintLog):
             self.sink("\n".join(held))  # one write: whole, not mixed with other workers'
 
 
+def duration(seconds):
+    """``"0.4 s"``, ``"45 s"``, ``"12 min"``, ``"3.4 h"``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def progress(iterable=None, *, total=None, unit="it", desc=None, leave=False):
     """A tqdm bar on stderr that appears only after :data:`BAR_DELAY` seconds."""
     return tqdm(iterable, total=total, unit=unit, desc=desc, leave=leave, delay=BAR_DELAY,
@@ -90,8 +103,10 @@ def progress(iterable=None, *, total=None, unit="it", desc=None, leave=False):
 class BatchProgress(Callback):
     """A bar over the training batches of each epoch (with its rate and time left), on a
     terminal when ``verbose >= 1`` and an epoch takes longer than :data:`BAR_DELAY`
-    seconds; never in a parallel worker. It closes when the epoch ends (its row of the
-    epoch table follows)."""
+    seconds; never in a parallel worker. From the second epoch on it also shows the time
+    the whole fit has left (:func:`~kagdigits.models.history.remaining_seconds`: the
+    epochs left at the pace of the latest ones), ``fit: about 4 min left``. It closes when
+    the epoch ends (its row of the epoch table follows)."""
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         self._bar = None
@@ -100,10 +115,18 @@ class BatchProgress(Callback):
         batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
         total = math.ceil(get_len(dataset_train) / batch_size)
         self._bar = progress(total=total, unit="batch", desc=f"epoch {len(net.history)}")
+        self._show_remaining(net, refresh=True)
+
+    def _show_remaining(self, net, refresh=False):
+        seconds = remaining_seconds(net)
+        if seconds is not None:
+            self._bar.set_postfix_str(f"fit: about {duration(seconds)} left", refresh=refresh)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training and getattr(self, "_bar", None) is not None:
             self._bar.update()
+            if self._bar.n % REMAINING_EVERY == 0:
+                self._show_remaining(net)
 
     def on_epoch_end(self, net, **kwargs):
         if getattr(self, "_bar", None) is not None:

@@ -82,3 +82,19 @@ def test_an_ensemble_warns_once(digits):
     with pytest.warns(UserWarning, match="rows hold only 0 and 1") as caught:
         ensemble.predict((X > 127).astype(np.uint8))
     assert len(caught) == 1
+
+
+def test_many_rows_are_judged_on_a_sample_then_counted_in_full(images, monkeypatch):
+    import kagdigits.files.oddities as oddities
+
+    monkeypatch.setattr(oddities, "SAMPLE_ROWS", 100)
+    assert np.array_equal(oddities.sample_rows(300, 100), oddities.sample_rows(300, 100))
+    seen = []
+    counts = oddities.oddity_counts
+    monkeypatch.setattr(oddities, "oddity_counts", lambda x: seen.append(len(x)) or counts(x))
+    assert oddities_line(images) is None and seen == [100]  # ordinary rows: the sample only
+    odd = images.copy()
+    odd[::2] = 255 - odd[::2]
+    seen.clear()
+    assert "150 of 300 rows have a light background" in oddities_line(odd)  # every row counted
+    assert seen == [100, 300]

@@ -173,7 +173,7 @@ def test_cli_checks_augment_parameter_names():
         args.make_estimator()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_augments_batches_on_the_gpu(digits):
     x = torch.rand(8, 1, 28, 28, device="cuda")
     out = Augment(elastic=8, erase=0.5, flip=0.5)(x)

@@ -20,7 +20,7 @@ from kagdigits.errors import InputError
 from kagdigits.models.batching import BatchIterator
 
 DEFAULT_PATH = {"iterator_train": DataLoader, "iterator_valid": DataLoader}
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+cuda = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
 
 
 def both_paths(**params):

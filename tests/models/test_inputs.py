@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from kagdigits.errors import InputError
 from kagdigits.files.kaggle_csv import pixel_columns
@@ -10,9 +11,11 @@ from kagdigits.models.inputs import (
     check_labels,
     encode_labels,
     label_classes,
+    scaled_batch,
     to_images,
     to_inputs,
 )
+from tests.helpers import tiny_net
 
 
 @pytest.fixture
@@ -102,3 +105,20 @@ def test_one_class_and_unseen_labels():
         label_classes(np.array([0, 5]), num_classes=3)
     assert label_classes(np.array([1, 2]), num_classes=4).tolist() == [0, 1, 2, 3]
     assert label_classes(np.array([1, 2]), classes=[3, 2, 1]).tolist() == [1, 2, 3]
+
+
+def test_integer_pixels_stay_uint8_and_are_scaled_per_batch_to_the_same_values(digits):
+    pixels = digits[0][:8].astype(np.int64)
+    kept = to_inputs(pixels, integers=True)
+    assert kept.dtype == np.uint8 and kept.shape == (8, 1, 28, 28)
+    assert np.array_equal(scaled_batch(torch.from_numpy(kept)).numpy(), to_inputs(pixels))
+    floats = torch.from_numpy(to_inputs(pixels / 255.0, integers=True))
+    assert floats.dtype == torch.float32 and scaled_batch(floats) is floats  # as given
+    with pytest.raises(InputError, match="integer pixels must lie in 0..255"):
+        to_inputs(pixels + 1, integers=True)
+
+
+def test_predicting_uint8_gives_what_predicting_scaled_floats_gives(digits):
+    X, y = digits
+    net = tiny_net().fit(X, y)
+    assert np.array_equal(net.predict_proba(X), net.predict_proba(X / np.float32(255)))

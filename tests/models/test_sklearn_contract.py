@@ -330,7 +330,22 @@ def estimators():
             for _, cls in sorted(REGISTRY.items())]
 
 
-@parametrize_with_checks(estimators(), expected_failed_checks=expected_failures)
+#: The estimators that run their expected failures too. These xfail checks (not strict:
+#: they cannot fail the suite) cost about 0.45 CPU-s each, most of it pytest writing out
+#: the traceback; the other image networks are thin subclasses of LeNet-5's base that fail
+#: them the same way (refusing tables), so they run every check they pass, not those.
+XFAILS_ON = ("LeNet5Classifier", "MLP3Classifier", "EnsembleClassifier")
+
+
+def xfails_once(parametrize):
+    """``parametrize_with_checks``'s parametrize mark without the expected failures of the
+    estimators not in :data:`XFAILS_ON`."""
+    kept = [case for case in parametrize.args[1]
+            if not getattr(case, "marks", ()) or type(case.values[0]).__name__ in XFAILS_ON]
+    return pytest.mark.parametrize(parametrize.args[0], kept, **parametrize.kwargs)
+
+
+@xfails_once(parametrize_with_checks(estimators(), expected_failed_checks=expected_failures))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

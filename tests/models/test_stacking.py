@@ -24,7 +24,7 @@ from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.fitting import fit_run, stop_on_sigint
 from tests.helpers import small_ensemble as small
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
 
 
 def _modules(n, dropout=0.0):

@@ -70,11 +70,9 @@ def test_an_ensemble_is_one_graph_of_its_members_mean(digits, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "ensemble"])
-def test_every_registered_network_exports(name, digits, tmp_path):
-    from kagdigits import get_model_class
-
-    X, y = digits
-    clf = get_model_class(name)(**{**FP32, "batch_size": 32}).fit(X[:64], y[:64])
+def test_every_registered_network_exports(name, digits, tmp_path, fitted_network):
+    X, _ = digits
+    clf = fitted_network(name)  # fp32, one epoch on X[:64]
     check = export_onnx(clf, tmp_path / f"{name}.onnx", images=X[:32])
     np.testing.assert_allclose(run_onnx(check.path, X[:32])[0], clf.predict_proba(X[:32]),
                                atol=1e-4)

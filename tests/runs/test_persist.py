@@ -129,7 +129,7 @@ def test_tampered_files_are_refused_without_running_code(saved, tmp_path, tamper
     assert not marker.exists()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_a_model_trained_on_gpu_loads_on_cpu(digits, tmp_path):
     X, y = digits
     gpu = LeNet5Classifier(device="cuda", **PARAMS).fit(X, y)

@@ -7,20 +7,9 @@ attack is refused in one line (or handled) and that nothing runs, hangs or is lo
 
 import pytest
 
-from tests.helpers import one_line
+from tests.helpers import one_line, small_ensemble
 
 # -- .kd model files: every genuine file loads; crafted params are refused (defects 1, 11) --
-
-def fitted_model(model, X, y):
-    from kagdigits.models import REGISTRY
-
-    if model == "ensemble":
-        params = {"member": "lenet5", "n_members": 2, "max_epochs": 1, "recipe": False,
-                  "member_params": {"train_split": None, "batch_size": 16}}
-    else:
-        params = {"max_epochs": 1, "batch_size": 16, "train_split": None}
-    return REGISTRY[model](device="cpu", verbose=0, **params).fit(X, y)
-
 
 def header_length(path):
     with open(path, "rb") as f:
@@ -29,7 +18,7 @@ def header_length(path):
 
 @pytest.mark.parametrize("model", ["ensemble", "lenet5", "mlp", "resnet18", "vgg", "allcnn",
                                    "wrn", "kagglecnn"])
-def test_every_registered_model_saves_and_loads(model, digits, tmp_path):
+def test_every_registered_model_saves_and_loads(model, digits, tmp_path, fitted_network):
     import numpy as np
 
     from kagdigits.models import REGISTRY
@@ -37,7 +26,8 @@ def test_every_registered_model_saves_and_loads(model, digits, tmp_path):
 
     assert model in REGISTRY
     X, y = digits[0][:32], digits[1][:32]
-    fitted = fitted_model(model, X, y)
+    fitted = (small_ensemble(member_params={"train_split": None, "batch_size": 16}).fit(X, y)
+              if model == "ensemble" else fitted_network(model))  # (one epoch on X[:64])
     path = save_model(fitted, tmp_path / f"{model}.kd")
     loaded = load_model(path, device="cpu")
     np.testing.assert_allclose(loaded.predict_proba(X[:8]), fitted.predict_proba(X[:8]),
@@ -63,12 +53,8 @@ def with_header_length(src, dst, length):
 
 
 @pytest.fixture(scope="module")
-def lenet_kd(digits, tmp_path_factory):
-    from kagdigits.runs.persist import save_model
-
-    X, y = digits[0][:32], digits[1][:32]
-    fitted = fitted_model("lenet5", X, y)
-    return save_model(fitted, tmp_path_factory.mktemp("kd") / "lenet5.kd"), fitted
+def lenet_kd(lenet5_kd, lenet5):
+    return lenet5_kd, lenet5
 
 
 @pytest.mark.parametrize("length", [

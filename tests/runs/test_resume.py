@@ -158,7 +158,9 @@ def test_cli_ctrl_c_writes_no_submission_and_resume_finishes_the_run(
     assert (tmp_path / "runs" / run_id / BEST).is_file()
 
     assert main(["submission", "--resume", run_id]) == 0
-    assert "Continuing after epoch 2 of 4." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Continuing after epoch 2 of 4." in out
+    assert "Estimate: lenet5, up to 2 of 4 epochs left on 200 rows: about " in out  # issue 42
     [straight] = (tmp_path / "straight").glob("lenet5-*.csv")
     [resumed] = (tmp_path / "stopped").glob("lenet5-*.csv")
     assert resumed.read_text() == straight.read_text()

@@ -5,8 +5,6 @@ Skipped, saying why, only where Chromium or its driver cannot be found; `.ci/run
 Debian's ``chromium`` and ``chromium-driver``.
 """
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ pytest.register_assert_rewrite("tests.serve.serving")
 from PIL import Image  # noqa: E402
 
 from kagdigits.serve.preprocess import preprocess_image  # noqa: E402
+from tests.helpers import CHROMEDRIVER, CHROMIUM, NO_CHROMIUM, start_chromium  # noqa: E402
 from tests.serve.serving import call, png  # noqa: E402 (skips without the serve extra)
 
 webdriver = pytest.importorskip("selenium.webdriver",
@@ -26,28 +25,12 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytest_plugins = ["tests.serve.serving"]
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
-                                                "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="headless Chromium not found (chromium and chromedriver on PATH); install them "
-           "with: apt-get install chromium chromium-driver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1100,900")
+pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=NO_CHROMIUM)
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
-    driver.set_page_load_timeout(60)
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
