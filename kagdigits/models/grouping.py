@@ -23,7 +23,8 @@ OWN = ("random_state", "train_split", "criterion__label_smoothing", "verbose", "
 def stackable(member):
     """Whether ``member`` (unfitted) can train in a stack: a DigitClassifier of a network
     class with the default parts (in-memory batches, cross-entropy without class weights,
-    a ``ValidSplit`` or no split), no ``compile``, fp16, ``warm_start`` or ``tta``."""
+    a ``ValidSplit`` or no split), no ``compile=True``, fp16, ``warm_start`` or ``tta`` (a
+    stack is not compiled)."""
     if not isinstance(member, DigitClassifier) or not isinstance(member.module, type):
         return False
     split = member.train_split
@@ -31,7 +32,7 @@ def stackable(member):
             and member.criterion is torch.nn.CrossEntropyLoss
             and member.get_params_for("criterion").get("weight") is None
             and (split is None or isinstance(split, ValidSplit))
-            and not member.compile and not member.tta and not member.warm_start
+            and member.compile in (False, "auto") and not member.tta and not member.warm_start
             and member.resolved_precision() != "fp16")
 
 

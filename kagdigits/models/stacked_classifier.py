@@ -84,7 +84,7 @@ class StackedClassifier(DigitClassifier):
     """
 
     def __init__(self, members, stack_vectorize="auto", **kwargs):
-        super().__init__(**{**members[0].get_params(deep=False), **kwargs})
+        super().__init__(**{**members[0].get_params(deep=False), "compile": False, **kwargs})
         self.members = members
         self.stack_vectorize = stack_vectorize
 
