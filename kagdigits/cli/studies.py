@@ -23,13 +23,8 @@ def print_estimates(args, estimators, X, y, fits):
     """Print how long the study's fits may take here (``fits`` per model in
     ``estimators``, a dict name -> estimator, on ``X``); with ``--dry-run`` say that
     nothing is trained. Returns whether to stop (``--dry-run``)."""
-    from kagdigits.models.estimate import estimate_line
-
-    for name, estimator in estimators.items():
-        if estimator.networks() != [estimator]:
-            print(f"{estimator.estimated_cost(X, y)} ({fits} such fits)", flush=True)
-        else:
-            print(estimate_line(name, estimator, X, y, fits=fits), flush=True)
+    for estimator in estimators.values():
+        print(estimator.estimated_cost(X, y, fits=fits), flush=True)
     if args.dry_run:
         print("Dry run: nothing trained or written.")
     return args.dry_run

@@ -161,8 +161,8 @@ def resumed_estimator(config, run):
 
 
 def print_estimate(config, estimator, X, y, dry_run=False, run=None):
-    """Print how long training ``estimator`` on ``X`` may take here (an ensemble says it
-    when it starts training, or here with ``dry_run``); for a resumed ``run`` (a
+    """Print how long training ``estimator`` on ``X`` may take here (its
+    ``estimated_cost``); for a resumed ``run`` (a
     :class:`~kagdigits.runs.rundir.RunDir`), how long its epochs left may take; with
     ``dry_run`` say that nothing was trained."""
     from kagdigits.models.estimate import estimate_line
@@ -170,7 +170,7 @@ def print_estimate(config, estimator, X, y, dry_run=False, run=None):
     if not is_ensemble(estimator):
         done = 0 if run is None else run.latest_epoch
         print(estimate_line(config.model, estimator, X, y, epochs_done=done), flush=True)
-    elif dry_run:
+    else:
         print(estimator.estimated_cost(X, y), flush=True)
     if dry_run:
         print("Dry run: no run started, nothing trained.")

@@ -21,13 +21,11 @@ from kagdigits.models.constraints import Number, Options
 
 def _rand(shape, like, generator):
     """Draws from U(0, 1) of ``shape`` on ``like``'s device, float32. ``generator``: a
-    ``torch.Generator``, ``None`` (torch's), or a list of generators that each draw an equal
-    share of the first dimension, in turn (what each draws then equals its own call on its
-    share of the batch)."""
-    if not isinstance(generator, list | tuple):
-        return torch.rand(shape, device=like.device, generator=generator)
-    share = (shape[0] // len(generator), *shape[1:])
-    return torch.cat([torch.rand(share, device=like.device, generator=g) for g in generator])
+    ``torch.Generator``, ``None`` (torch's), or an object whose ``rand(shape, device)``
+    draws them (a stack's counter-based draws, :class:`kagdigits.models.draws.MemberDraws`)."""
+    if hasattr(generator, "rand"):
+        return generator.rand(shape, like.device)
+    return torch.rand(shape, device=like.device, generator=generator)
 
 
 def _uniform(n, low, high, like, generator):
@@ -54,9 +52,8 @@ class Augment:
     Call it on a float batch of shape (n, C, H, W) to get a new batch of the same
     shape, dtype and device; every image gets its own random draw (from torch's
     global generator, or ``generator``), so a seeded fit stays reproducible.
-    ``generator`` may also be a list of k generators for a batch of k equal parts (a
-    stacked ensemble's members): each part then gets exactly what a call on it alone with
-    its generator gives, in one pass over the batch.
+    ``generator`` may also be a stack's :class:`~kagdigits.models.draws.MemberDraws`: each
+    member's part of the batch then gets its own draws, in one pass over the batch.
 
     Parameters
     ----------

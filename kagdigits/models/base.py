@@ -38,6 +38,7 @@ from kagdigits.models.constraints import (
 )
 from kagdigits.models.contract import SklearnContract
 from kagdigits.models.device import PRECISIONS, HardwareChoices, resolve_device
+from kagdigits.models.estimate import estimate_line
 from kagdigits.models.graphs import capture, release, wants_graphs
 from kagdigits.models.inputs import scaled_batch
 from kagdigits.models.params import validate_params
@@ -45,6 +46,7 @@ from kagdigits.models.progress import prediction_progress
 from kagdigits.models.schedules import SCHEDULES
 from kagdigits.models.splits import FallbackValidSplit
 from kagdigits.models.threads import use_threads
+from kagdigits.registry import registered_name
 
 #: Optimizers that take ``fused=True`` (one kernel per step on CUDA).
 FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
@@ -238,6 +240,11 @@ class DigitClassifier(SklearnContract, HardwareChoices, NeuralNetClassifier):
         """Whether training can end before ``max_epochs``: a ``patience`` and a validation
         split to watch."""
         return self.patience is not None and self.train_split is not None
+
+    def estimated_cost(self, X, y=None, fits=1):
+        """One line: how long ``fit`` on ``X`` (labels ``y``) may take on this machine
+        (:func:`kagdigits.models.estimate.estimate_line`; ``fits``: that many)."""
+        return estimate_line(registered_name(self) or type(self).__name__, self, X, y, fits)
 
     def networks(self):
         """The one-network estimators this estimator is made of: ``[self]`` (an ensemble

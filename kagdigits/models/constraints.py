@@ -99,3 +99,9 @@ DICT = _Kind("a dict", lambda v: isinstance(v, dict))
 
 #: A dropout probability (``module__dropout`` and the like).
 PROBABILITY = Number(0, 1, open=("high",))
+
+
+def kind(text, test):
+    """A kind of value described as ``text`` (in "expected <text>, got ..."): those ``test``
+    accepts."""
+    return _Kind(text, test)

@@ -1,46 +1,56 @@
-"""Ensembles of registered models as one scikit-learn classifier.
-
-Each member is trained with its own seed and its own stratified validation split
-(so each holds out different rows), and the ensemble predicts the mean
-of the members' probabilities -- the recipe of the best-known Kaggle
-digit-recognizer solutions (15 small CNNs, each on its own random 10% validation
-split). Optional: test-time augmentation and pseudo-labelling.
+"""Ensembles of registered models as one scikit-learn classifier, shaped like scikit-learn's
+bagging: members made with their seeds, grouped into stacks (one network each,
+:mod:`kagdigits.models.stacked_classifier`), the groups run through joblib, the members'
+probabilities averaged. Optional: test-time augmentation and pseudo-labelling.
 """
 
 import numpy as np
+import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from kagdigits.errors import InputError
 from kagdigits.models.augment import tta_augment, tta_views
-from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
-from kagdigits.models.inputs import to_images, warn_if_unlike_training
-from kagdigits.models.progress import fit_in_turn, member_progress, member_summary, progress
-from kagdigits.models.stacking import (
-    chunks,
-    fit_stack,
-    predicts_stacked,
-    stack_key,
-    stack_size_for,
-    stacked_proba,
+from kagdigits.models.constraints import (
+    BOOLEAN,
+    CALLABLE,
+    DICT,
+    NONE,
+    Integer,
+    Number,
+    Options,
+    kind,
 )
+from kagdigits.models.device import PRECISIONS
+from kagdigits.models.ensemble_progress import UnitProgress, member_summary, members_bar
+from kagdigits.models.estimate import duration, fit_seconds, time_training_steps
+from kagdigits.models.grouping import chunks, stack_key, stack_size
+from kagdigits.models.inputs import to_images, warn_if_unlike_training
+from kagdigits.models.params import validate_params
+from kagdigits.models.stacked import StackedModule
+from kagdigits.models.stacked_classifier import StackedClassifier
 from kagdigits.nets import count_params
 from kagdigits.registry import get_model_class, register_model
 
-#: The members' training recipe of the best-known public digit-recognizer solution
-#: (C. Deotte, "25 Million Images! [0.99757] MNIST", Kaggle 2018: 15 such CNNs, 99.745% on
-#: MNIST's test set over 100 runs): augmentation of +-10 degrees, +-10% zoom and shift,
-#: Adam at lr 1e-3 x0.95 per epoch, batch 64, 45 epochs with no early stopping (the 10%
-#: validation split only reports), no weight average. Deotte's split was random, these are
-#: stratified. Demo set, 5-fold CV, 5 members: 0.9914, against 0.9894 for 30 epochs with
-#: early stopping (patience 5), the recipe here until 2026-12-04 (docs/benchmarks/accuracy.md).
+#: The members' recipe of the best-known public digit-recognizer solution (C. Deotte, "25
+#: Million Images! [0.99757] MNIST", Kaggle 2018; docs/benchmarks/accuracy.md).
 RECIPE = {"augment": "affine", "augment__rotation": 10, "augment__zoom": 0.1,
           "augment__shift": 0.1, "criterion__label_smoothing": 0.0, "lr": 1e-3,
           "lr_schedule": "exponential", "lr_decay": 0.95, "patience": None, "batch_size": 64,
           "max_epochs": 45, "ema": None}
+
+
+def _spec(value):
+    return isinstance(value, str) or hasattr(value, "get_params")
+
+
+MEMBER = kind("a model name, an unfitted estimator or a non-empty list of them",
+              lambda v: _spec(v) or (isinstance(v, list | tuple) and v and all(map(_spec, v))))
+N_JOBS = kind("an integer other than 0 (joblib's n_jobs)",
+              lambda v: Integer(1).accepts(v) or Integer(-(2 ** 31)).accepts(v) and v < 0)
 
 
 @register_model("ensemble", kind="ensemble")
@@ -51,86 +61,64 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     member : str, estimator or list of them, default="kagglecnn"
-        The members' model: a registered name (see ``kagdigits.list_models()``) or an
-        unfitted estimator to clone. A list mixes models, taken in turn
-        (``["kagglecnn", "lenet5"]`` with ``n_members=4``: kagglecnn, lenet5,
-        kagglecnn, lenet5).
+        The members' model: a registered name or an unfitted estimator to clone; a list
+        is taken in turn (``["kagglecnn", "lenet5"]``, 4 members: k, l, k, l).
     n_members : int, default=15
     member_params : dict or None, default=None
-        Parameters set on every member after the recipe, key by key, e.g.
-        ``{"lr": 2e-3, "augment__rotation": 15}``.
+        Parameters set on every member after the recipe, e.g. ``{"lr": 2e-3}``.
     recipe : bool, default=True
-        Train the members named by ``member`` with :data:`RECIPE` (Deotte's augmentation,
-        schedule, batch and epochs) over their model's defaults; ``False``: the model's own
-        defaults. A ``member`` given as an estimator keeps its own settings.
+        Members named by ``member`` train with :data:`RECIPE` over their model's defaults.
     max_epochs : int or None, default=None
-        The members' ``max_epochs`` (``None``: the recipe's 45, or each model's own).
+        The members' ``max_epochs`` (``None``: the recipe's, or each model's own).
     n_jobs : int or None, default=None
-        Stacks (or, with ``stack_size=None``, members) trained at once by joblib
-        (``None``: one at a time in this process; -1: one per CPU core), each in its own
-        worker: the members of one architecture are cut into ``n_jobs`` stacks. Inside
-        ``joblib.parallel_config(backend="dask")`` they train on Dask workers, with the
-        same results as here.
+        Stacks (or lone members) trained at once by joblib, each in its own worker (-1:
+        one per core); inside ``joblib.parallel_config(backend="dask")``, on Dask workers.
     stack_size : int, "auto" or None, default="auto"
-        Members of one architecture (same model and network settings) train as one
-        stacked network in one process (:mod:`kagdigits.models.stacking`), each with
-        its own weights, optimizer, batch order, augmentation and held-out rows, and
-        predict in one pass. A stack holds at most ``stack_size`` members and at most
-        as many as fit in memory (half the free GPU memory, or half the host's available
-        memory, over a per-member estimate: weights x 6 and a batch's activations x 3);
-        ``"auto"``: only that bound. ``None``: members train one at a time as separate
-        estimators (as before 2026-12; each member then equals a lone fit bit for bit).
-        Members that cannot be stacked (``compile=True``, fp16, a custom iterator or loss,
-        ``tta`` of their own) train alone either way.
+        Members with one :func:`~kagdigits.models.grouping.stack_key` train as one stacked
+        network (:class:`~kagdigits.models.stacked_classifier.StackedClassifier`) of at most
+        ``stack_size`` members and what fits in memory (``"auto"``: only that); ``None``:
+        one at a time, each exactly a lone fit. Members that cannot stack train alone.
+    stack_vectorize : bool or "auto", default="auto"
+        Stacks run by ``vmap`` (``"auto"``: on CUDA) or a loop over the members.
     device : str, default="auto"
-        The members' device.
     random_state : int, default=0
-        Member ``i`` gets ``random_state + i`` as its seed, and its validation split
-        (when it is a ``skorch.dataset.ValidSplit``, as by default) is drawn with
-        that seed too, so every member holds out different rows.
+        Member ``i`` is seeded ``random_state + i``, its validation split too.
     tta : int, default=0
-        Test-time augmentation: each member's probabilities are averaged over the
-        images and ``tta`` randomly augmented copies of them (0: off).
+        Average each member's probabilities over ``tta`` augmented copies too.
     tta_params : dict or None, default=None
-        Parameters of the :class:`kagdigits.models.augment.Augment` that makes those
-        copies (``None``: :data:`kagdigits.models.augment.TTA_PARAMS`, +-5 degrees, +-5% zoom
-        and shift).
+        :class:`~kagdigits.models.augment.Augment` parameters of those copies.
     pseudo_threshold : float or None, default=None
-        Pseudo-labelling, off by default. Rows whose label is -1 in ``y`` (the
-        unlabelled convention of ``sklearn.semi_supervised``), e.g. the test set,
-        are used in a second round: the members trained on the labelled rows
-        predict them, those predicted with a probability of at least this are
-        added with their predicted labels, and new members are trained on the
-        lot. Risk: confident mistakes become training labels and get reinforced,
-        and validation accuracy becomes optimistic since pseudo-labelled rows land
-        in the validation splits; check the gain on held-out labelled data.
+        Pseudo-labelling: rows labelled -1 that the members predict with at least this
+        probability join a second round of members with their predicted labels.
     member_callbacks : callable, MemberCallbacks or None, default=None
-        ``member_callbacks(index)`` returns a list of ``(name, callback)`` added to the
-        callbacks of member ``index`` (0-based, counting on through the second round
-        of pseudo-labelling); e.g. a checkpoint per member
-        (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`). Not saved in ``.kd`` files.
-        A :class:`MemberCallbacks` also gets each trained member handed to its
-        ``finished(index, member)`` in this process, however far away it trained
-        (joblib, Dask workers), and skips training a member its
-        ``restored(index, member)`` fills in and returns.
+        ``member_callbacks(index)``: ``(name, callback)`` pairs added to lone member
+        ``index`` (a stack gets those of its first member); a :class:`MemberCallbacks`
+        also checkpoints stacks, saves finished members and restores them.
     verbose : int, default=1
-        1: a progress bar over the members (with the training member's epoch), or over a
-        stack's epochs, and a line per finished member; 2: also the members' epoch tables
-        and a bar over the members while predicting; 0: silent.
+        1: a bar over the members and a line per member; 2: also the epoch tables.
 
     Attributes
     ----------
     members_ : list of fitted estimators
     classes_ : ndarray
-        The sorted labels seen in ``fit`` (any kind); ``predict`` returns them and
-        ``predict_proba``'s columns follow their order.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When fitted on a DataFrame with string column names.
     n_pseudo_labelled_ : int
-        Unlabelled rows used with their predicted labels (0 without pseudo-labelling).
     """
 
+    _parameter_constraints = {
+        "member": [MEMBER], "n_members": [Integer(1)], "member_params": [DICT, NONE],
+        "recipe": [BOOLEAN], "max_epochs": [Integer(1), NONE], "n_jobs": [N_JOBS, NONE],
+        "stack_size": [Integer(1), Options(("auto",)), NONE],
+        "stack_vectorize": [BOOLEAN, Options(("auto",))], "random_state": [Integer(0)],
+        "tta": [Integer(0)], "tta_params": [DICT, NONE], "pseudo_threshold": [Number(0), NONE],
+        "member_callbacks": [CALLABLE, NONE], "verbose": [Integer(0), BOOLEAN],
+    }
+
     def __init__(self, member="kagglecnn", n_members=15, member_params=None, recipe=True,
-                 max_epochs=None, n_jobs=None, stack_size="auto", device="auto",
-                 random_state=0, tta=0, tta_params=None, pseudo_threshold=None,
+                 max_epochs=None, n_jobs=None, stack_size="auto", stack_vectorize="auto",
+                 device="auto", random_state=0, tta=0, tta_params=None, pseudo_threshold=None,
                  member_callbacks=None, verbose=1):
         self.member = member
         self.n_members = n_members
@@ -139,6 +127,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.n_jobs = n_jobs
         self.stack_size = stack_size
+        self.stack_vectorize = stack_vectorize
         self.device = device
         self.random_state = random_state
         self.tta = tta
@@ -147,28 +136,17 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.member_callbacks = member_callbacks
         self.verbose = verbose
 
-    def _templates(self):
-        """The member specs as unfitted estimators."""
+    def new_members(self):
+        """The ``n_members`` unfitted members: model, recipe, seed, device, epochs, split."""
+        validate_params(self)
         specs = self.member if isinstance(self.member, list | tuple) else [self.member]
-        if not specs:
-            raise InputError("member is an empty list; name at least one model")
-        return [get_model_class(spec)() if isinstance(spec, str) else clone(spec)
-                for spec in specs]
-
-    def new_members(self, first_index=0):
-        """The ``n_members`` unfitted members: model, seed, device, epochs, validation split,
-        and the callbacks ``member_callbacks`` adds (members ``first_index`` on)."""
-        if not isinstance(self.n_members, int | np.integer) or self.n_members < 1:
-            raise InputError(f"n_members must be a whole number >= 1, got {self.n_members!r}")
-        templates = self._templates()
         members = []
-        specs = self.member if isinstance(self.member, list | tuple) else [self.member]
         for i in range(self.n_members):
-            seed = self.random_state + i
-            member = clone(templates[i % len(templates)]).set_params(
-                random_state=seed, device=self.device, verbose=self.verbose)
-            if self.recipe and isinstance(specs[i % len(specs)], str):
-                member.set_params(**RECIPE)
+            spec, seed = specs[i % len(specs)], self.random_state + i
+            member = get_model_class(spec)() if isinstance(spec, str) else clone(spec)
+            member.set_params(random_state=seed, device=self.device,
+                              verbose=max(self.verbose - 1, 0))
+            member.set_params(**(RECIPE if self.recipe and isinstance(spec, str) else {}))
             if self.max_epochs is not None:
                 member.set_params(max_epochs=self.max_epochs)
             member.set_params(**(self.member_params or {}))
@@ -176,115 +154,138 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             if isinstance(split, ValidSplit):
                 member.set_params(train_split=type(split)(
                     split.cv, stratified=split.stratified, random_state=seed))
-            if self.member_callbacks is not None:
-                added = self.member_callbacks(first_index + i)
-                member.set_params(callbacks=[*(member.callbacks or []), *added])
             members.append(member)
         return members
 
     def initialize(self):
-        """Check that the members can be built (names, parameters); ``self``."""
+        """Check the parameters and that each kind of member can be built; ``self``."""
         tta_augment(self.tta_params)
-        n_models = len(self._templates())
-        for member in self.new_members()[:n_models]:
+        specs = self.member if isinstance(self.member, list | tuple) else [self.member]
+        for member in self.new_members()[:len(specs)]:
             member.initialize()
         return self
 
-    def _fit_members(self, X, y, first_index=0):
+    def _units(self, members, todo, X, saved):
+        """What trains together, as ``(stacked, positions)``: the ``saved`` stacks, stacks
+        of one key (``stack_size`` and memory, ``n_jobs`` per key; a stack of one member
+        too, so that a member trains the same in any stack), the others alone."""
+        units, by_key = [(True, unit) for unit in saved], {}
+        for i in (i for i in todo if not any(i in unit for unit in saved)):
+            key = None if self.stack_size is None else stack_key(members[i])
+            by_key.setdefault(("alone", i) if key is None else key, []).append(i)
+        parts = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
+        limit = None if self.stack_size in ("auto", None) else self.stack_size
+        for key, positions in by_key.items():
+            stacked = key[0] != "alone"
+            size = stack_size(members[positions[0]], X, limit) if stacked else 1
+            units.extend((stacked, chunk) for chunk in chunks(positions, size, parts))
+        return sorted(units, key=lambda unit: unit[1])
+
+    def _estimator(self, members, stacked, unit, store, first, watcher):
+        """What trains ``unit``: a stack or a lone member, with its callbacks and ``watcher``."""
+        lead = members[unit[0]]
+        if not stacked:
+            added = [*store(first + unit[0]), ("progress", watcher)]
+            return lead.set_params(callbacks=[*(lead.callbacks or []), *added])
+        added = [*store.stack_callbacks([first + i for i in unit]), ("progress", watcher)]
+        return StackedClassifier([members[i] for i in unit], self.stack_vectorize,
+                                 callbacks=[*(lead.callbacks or []), *added])
+
+    def _fit_members(self, X, y, first=0):
         """The trained members: those ``member_callbacks`` restores, the others trained
-        here (stacked, or one at a time), or ``n_jobs`` stacks at once; each handed back
-        to ``member_callbacks.finished`` when done."""
-        members = self.new_members(first_index)
+        here or by joblib, each handed to ``member_callbacks.finished`` when done."""
+        members, n = self.new_members(), self.n_members
         store = self.member_callbacks
-        if not isinstance(store, MemberCallbacks):
-            store = MemberCallbacks()  # a plain callable: nothing to restore or hand back
-        todo = [i for i, member in enumerate(members)  # restored() fills in member
-                if store.restored(first_index + i, member) is None]
-        if self.verbose and len(todo) < len(members):
-            print(f"Resuming: {len(members) - len(todo)} of {len(members)} members were "
-                  f"trained already; training the other {len(todo)}.", flush=True)
-        if not todo:
-            return members
-        groups = self._groups(members, todo, X)
-        if self.verbose:
-            print(self._cost_line(members, todo, groups, X, y), flush=True)
-        if self.n_jobs is None and not any(stacked for stacked, _ in groups):
-            fit_in_turn([members[i] for i in todo], X, y, self.verbose,
-                        finished=lambda k, member: store.finished(first_index + todo[k],
-                                                                  member))
-            return members
-        labels = [f"member {i + 1}/{len(members)} (seed {m.random_state})"
-                  for i, m in enumerate(members)]
-        jobs = [([members[i] for i in group], stacked, X, y, self.verbose,
-                 [labels[i] for i in group]) for stacked, group in groups]
-        if self.n_jobs is None:
-            fits = (_fit_group(*job) for job in jobs)
-        else:
-            fits = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_fit_group)(*job) for job in jobs)
-        for (_, group), fitted in zip(groups, fits, strict=True):  # in order, as each comes back
-            for i, member in zip(group, fitted, strict=True):
-                members[i] = member
-                store.finished(first_index + i, member)
-                if self.verbose:
-                    seconds = sum(row.get("dur", 0.0) for row in member.history)
-                    print(member_summary(i + 1, len(members), member, seconds), flush=True)
+        store = store if isinstance(store, MemberCallbacks) else MemberCallbacks(store)
+        saved = [[i - first for i in unit] for unit in store.saved_stacks()
+                 if all(first <= i < first + n for i in unit)]
+        todo = [i for i, m in enumerate(members) if any(i in unit for unit in saved)
+                or store.restored(first + i, m) is None]
+        if self.verbose and len(todo) < n:
+            print(f"Resuming: {n - len(todo)} of {n} members were trained already; "
+                  f"training the other {len(todo)}.", flush=True)
+        units = self._units(members, todo, X, saved) if todo else []
+        bar = members_bar(len(todo), self.verbose and self.n_jobs is None)
+        watchers = [UnitProgress(f"members {', '.join(str(first + i + 1) for i in unit)}/{n}",
+                                 bar) for _, unit in units]
+        jobs = [self._estimator(members, stacked, unit, store, first, watcher)
+                for (stacked, unit), watcher in zip(units, watchers, strict=True)]
+        fits = (Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(_fit)(job, X, y) for job in jobs) if self.n_jobs is not None
+            else (_fit(job, X, y) for job in jobs))
+        try:
+            for (_, unit), fitted in zip(units, fits, strict=True):
+                for i, member in zip(unit, fitted, strict=True):
+                    members[i] = member
+                    store.finished(first + i, member)
+                    if self.verbose:
+                        (bar.write if bar else print)(member_summary(i + 1, n, member))
+                store.stack_finished([first + i for i in unit])
+                if bar is not None:
+                    bar.update(len(unit))
+        finally:
+            for watcher in watchers:
+                watcher.bar = None  # the fitted members pickle
+            if bar is not None:
+                bar.close()
         return members
 
-    def estimated_cost(self, X, y=None):
-        """One line: how long :meth:`fit` on ``X`` may take on this machine, the members
-        grouped (stacked or not) as ``fit`` will train them (:func:`estimated_cost`)."""
-        members = self.new_members()
-        todo = list(range(len(members)))
-        return self._cost_line(members, todo, self._groups(members, todo, X), X, y)
+    def estimated_cost(self, X, y=None, fits=1):
+        """One line: how long :meth:`fit` on ``X`` may take here, the members grouped as
+        ``fit`` groups them (each kind of stack or member timed once)."""
+        members, steps, seconds = self.new_members(), {}, 0.0
+        units = self._units(members, range(len(members)), X, [])
+        for stacked, unit in units:
+            group = [members[i] for i in unit]
+            key = (stack_key(group[0]) if stacked else type(group[0]), len(unit))
+            if key not in steps:
+                probe = StackedClassifier(group, self.stack_vectorize) if stacked else group[0]
+                steps[key] = time_training_steps(probe, X, y)
+            seconds += max(fit_seconds(m, len(X), steps[key]) for m in group)
+        n_stacks = sum(stacked for stacked, _ in units)
+        way = ("one after another" if not n_stacks else "as one stack" if n_stacks == 1
+               else f"in {n_stacks} stacks one after another")
+        at_once = ("" if self.n_jobs in (None, 1)
+                   else f"; n_jobs={self.n_jobs} trains several at once")
+        stops = any(m.stops_early for m in members)
+        return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
+                f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
+                f"{way} on {next(iter(steps.values())).hardware}{at_once}"
+                f"{' (early stopping can end members sooner)' if stops else ''}."
+                f"{f' ({fits} such fits)' if fits > 1 else ''}")
 
-    def _cost_line(self, members, todo, groups, X, y):
-        """:func:`estimated_cost` of the members at positions ``todo``, trained as
-        ``groups`` (:meth:`_groups`) say."""
-        position = {i: k for k, i in enumerate(todo)}
-        stacks = [[position[i] for i in group] for stacked, group in groups if stacked]
-        return estimated_cost([members[i] for i in todo], X, self.n_jobs, y, stacks)
-
-    def _groups(self, members, todo, X):
-        """The positions in ``todo`` cut into what trains together, as ``(stacked,
-        positions)``: stacks of members with one
-        :func:`~kagdigits.models.stacking.stack_key` (at most ``stack_size`` and what
-        fits in memory; ``n_jobs`` of them per key), and the others one by one, not
-        stacked (all of them with ``stack_size=None``)."""
-        if self.stack_size is None:
-            return [(False, [i]) for i in todo]
-        if self.stack_size != "auto" and (not isinstance(self.stack_size, int | np.integer)
-                                          or self.stack_size < 1):
-            raise InputError(f"stack_size must be a whole number >= 1, 'auto' or None, got "
-                             f"{self.stack_size!r}")
-        by_key = {}
-        for i in todo:
-            by_key.setdefault(stack_key(members[i]) or ("alone", i), []).append(i)
-        parts = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
-        limit = None if self.stack_size == "auto" else int(self.stack_size)
-        groups = []
-        for key, positions in by_key.items():
-            if key[0] == "alone":
-                groups.append((False, positions))
-                continue
-            size = stack_size_for(members[positions[0]], X, limit)
-            groups.extend((True, chunk) for chunk in chunks(positions, size, parts))
-        return sorted(groups, key=lambda group: group[1])
+    def _inputs(self, X, reset):
+        """``X`` checked by scikit-learn (feature names and count learnt or compared), as a
+        NumPy array the members take (images keep their N-D shape)."""
+        shape = X.shape[1:] if getattr(X, "ndim", 2) > 2 else None
+        flat = np.asarray(X).reshape(len(X), -1) if shape is not None else X
+        try:
+            flat = validate_data(self, flat, reset=reset, dtype="numeric", ensure_min_samples=1)
+        except ValueError as exc:
+            raise InputError(" ".join(str(exc).split())) from None
+        return flat if shape is None else flat.reshape(len(flat), *shape)
 
     def fit(self, X, y):
-        """Train the members on images ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
-        tta_augment(self.tta_params)  # a clear error before any training
-        X, y = to_images(X), np.asarray(y)
+        """Train the members on ``X`` and labels ``y`` (-1: unlabelled); ``self``."""
+        validate_params(self)
+        tta_augment(self.tta_params)
+        if y is None:
+            raise InputError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
+        X, y = self._inputs(X, reset=True), column_or_1d(y, warn=True)
+        if len(X) != len(y):
+            raise InputError(f"X has {len(X)} rows but y has {len(y)} labels; pass one label "
+                             "per row")
         unlabelled = y == -1 if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
         if unlabelled.any() and self.pseudo_threshold is None:
             raise InputError(f"y has {unlabelled.sum()} unlabelled rows (-1); set "
                              "pseudo_threshold to pseudo-label them, or drop them")
         X_labelled, y_labelled = X[~unlabelled], y[~unlabelled]
         self.members_ = self._fit_members(X_labelled, y_labelled)
-        self.classes_ = self.members_[0].classes_  # the members learn the labels (any kind)
+        self.classes_ = self.members_[0].classes_
         self.n_pseudo_labelled_ = 0
         if unlabelled.any():
-            proba = self.predict_proba(X[unlabelled])
+            proba = self._proba(X[unlabelled])
             confident = proba.max(axis=1) >= self.pseudo_threshold
             self.n_pseudo_labelled_ = int(confident.sum())
             if self.verbose:
@@ -294,12 +295,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             X_all = np.concatenate([X_labelled, X[unlabelled][confident]])
             y_all = np.concatenate([y_labelled, self.classes_[proba[confident].argmax(axis=1)]])
             self.members_ = self._fit_members(X_all, y_all.astype(y_labelled.dtype),
-                                              first_index=self.n_members)
+                                              first=self.n_members)
         return self
 
     def networks(self):
-        """The one-network estimators this ensemble is made of: its fitted members
-        (``members_``), or before ``fit`` those it would train (:meth:`new_members`)."""
+        """The one-network estimators this ensemble is made of: ``members_``, or before
+        ``fit`` those it would train."""
         return list(getattr(self, "members_", None) or self.new_members())
 
     def hardware_summary(self):
@@ -309,42 +310,34 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         return members[0].hardware_summary()
 
     def predict_proba(self, X):
-        """The mean of the members' class probabilities (over the TTA copies too).
-
-        Members that can be stacked (and ``stack_size`` not ``None``) predict in one pass:
-        ``X`` is checked and copied to the device once, and every batch goes through all
-        members (:func:`kagdigits.models.stacking.stacked_proba`)."""
+        """The mean of the members' class probabilities (over the TTA copies too); image
+        members of one architecture predict in one pass, as a stack."""
         check_is_fitted(self, "members_")
-        one_pass = self.stack_size is not None and predicts_stacked(self.members_)
+        return self._proba(self._inputs(X, reset=False))
+
+    def _proba(self, X):
+        one_pass = self.stack_size is not None and all(
+            len(getattr(m, "input_shape_", ())) == 3 and not m.tta
+            and m.predict_nonlinearity == "auto" for m in self.members_)
         if one_pass:
-            lead = self.members_[0]
-            X = lead._network_input(lead._checked_array(X, reset=False), reset=False,
-                                    integers=not self.tta)
-        else:
-            X = to_images(X, integers=not self.tta)
-        total, count = 0, 0
-        views = tta_views(X, self.tta, self.tta_params, self.random_state)
-        n_pairs = (1 + (self.tta or 0)) * len(self.members_)
-        if one_pass:  # all members at once: a bar (verbose >= 2) counts them view by view
-            bar = (progress(total=n_pairs, unit="member", desc="ensemble predict")
-                   if self.verbose >= 2 else None)
-            for view in views:
-                total = total + stacked_proba(self.members_, view)
-                count += len(self.members_)
-                if bar is not None:
-                    bar.update(len(self.members_))
+            X = to_images(X, shape=self.members_[0].input_shape_)
+        views = list(tta_views(to_images(X, shape=self.members_[0].input_shape_), self.tta,
+                               self.tta_params, self.random_state)) if self.tta else [X]
+        bar = members_bar(len(views) * len(self.members_), self.verbose >= 2,
+                          desc="ensemble predict")
+        total = 0
+        for view in views:
+            total = total + (_stacked_proba(self.members_, view) if one_pass
+                             else sum(m.predict_proba(view) for m in self.members_))
             if bar is not None:
-                bar.close()
-            return total / count
-        pairs = ((view, member) for view in views for member in self.members_)
-        for view, member in member_progress(pairs, n_pairs, self.verbose):
-            total = total + member.predict_proba(view)
-            count += 1
-        return total / count
+                bar.update(len(self.members_))
+        if bar is not None:
+            bar.close()
+        return total / (len(views) * len(self.members_))
 
     def predict(self, X):
-        """The label (a member of ``classes_``) with the highest mean probability; warns when
-        the images look unlike training digits (see :meth:`DigitClassifier.predict`)."""
+        """The label with the highest mean probability; warns when the images look unlike
+        training digits (see :meth:`DigitClassifier.predict`)."""
         warn_if_unlike_training(X)
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
@@ -360,65 +353,62 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     history_ = history
 
 
-def _fit_group(members, stacked, X, y, verbose, labels):
-    """Train ``members``: one stack (a bar over it, its members named by ``labels``), or
-    (``stacked=False``) one member alone; return them."""
-    if not stacked:
-        return [member.fit(X, y) for member in members]
-    for member in members:
-        member.set_params(verbose=max(verbose - 1, 0))
-    return fit_stack(members, X, y, verbose=verbose, labels=labels)
+def _fit(estimator, X, y):
+    """Train ``estimator`` (a stack or a lone member); the fitted members."""
+    estimator.fit(X, y)
+    return estimator.unstack() if isinstance(estimator, StackedClassifier) else [estimator]
+
+
+def _stacked_proba(members, X):
+    """The sum of the fitted image ``members``' probabilities for images ``X``, each group
+    of one architecture and format run as one :class:`StackedModule`."""
+    groups = {}
+    for m in members:
+        chosen = m.hardware()
+        shapes = tuple((k, tuple(v.shape)) for k, v in m.module_.state_dict().items())
+        key = (type(m.module_), shapes, chosen.precision, chosen.channels_last, str(m.device))
+        groups.setdefault(key, []).append(m)
+    stacks = [StackedModule([m.module_.eval() for m in group], torch.device(key[4]).type == "cuda",
+                            key[3], PRECISIONS[key[2]]).eval() for key, group in groups.items()]
+    lead = members[0]
+    size = lead.get_params_for("iterator_valid").get("batch_size", lead.batch_size)
+    X, total = torch.as_tensor(X).to(lead.device), []
+    with torch.no_grad():
+        for batch in X.split(size):
+            total.append(sum(torch.softmax(s(batch, shared=True), -1).sum(0) for s in stacks))
+    return torch.cat(total).cpu().numpy()
 
 
 class MemberCallbacks:
     """What ``member_callbacks`` may be: a callable ``(index) -> [(name, callback), ...]``
-    adding callbacks to member ``index`` (0-based, counting on through pseudo-labelling's
-    second round), and, as an instance of this class, a store of trained members.
+    (``function``), and as this class (subclass it:
+    :class:`kagdigits.runs.checkpoints.MemberCheckpoints`), also a store of checkpoints
+    and trained members."""
 
-    Subclass it and override what you need (:class:`kagdigits.runs.checkpoints.MemberCheckpoints`
-    checkpoints every member and resumes an interrupted ensemble).
-    """
+    def __init__(self, function=None):
+        self.function = function
 
     def __call__(self, index):
-        """``(name, callback)`` pairs added to member ``index``'s callbacks (none here)."""
+        """Callbacks added to lone member ``index`` (0-based, on through pseudo-labelling)."""
+        return [] if self.function is None else list(self.function(index))
+
+    def stack_callbacks(self, indices):
+        """Callbacks added to the stack of members ``indices``: its first member's here."""
+        return self(indices[0])
+
+    def saved_stacks(self):
+        """Lists of member indices whose stack has a checkpoint to resume (none here)."""
         return []
 
     def restored(self, index, member):
-        """``member`` (unfitted) filled in with a trained state to skip training it, or
-        ``None`` to train it (here: always)."""
+        """``member`` filled in with its trained state to skip training it, or ``None``."""
         return None
 
     def finished(self, index, member):
-        """Called in this process with each trained ``member``, wherever it trained
-        (joblib, Dask workers); here: nothing."""
+        """Called in this process with each trained ``member``, wherever it trained."""
 
-
-def estimated_cost(members, X, n_jobs=None, y=None, stacks=()):
-    """One line: how long training ``members`` on ``X`` one after another may take on this
-    machine, from training steps timed after a warm-up (:mod:`kagdigits.models.estimate`;
-    each kind of member once; at most ``max_epochs`` each); with ``n_jobs``, that several
-    train at once. ``stacks``: lists of positions in ``members`` trained as one stack each,
-    timed as stacked steps (each kind and size of stack once)."""
-    stacked = {i for stack in stacks for i in stack}
-    steps = {}
-    for i, m in enumerate(members):
-        if i not in stacked and type(m) not in steps:
-            steps[type(m)] = time_training_steps(m, X, y)
-    seconds = sum(fit_seconds(m, len(X), steps[type(m)]) for i, m in enumerate(members)
-                  if i not in stacked)
-    for stack in stacks:
-        key = (stack_key(members[stack[0]]), len(stack))
-        if key not in steps:
-            steps[key] = time_training_steps([members[i] for i in stack], X, y)
-        seconds += max(fit_seconds(members[i], len(X), steps[key]) for i in stack)
-    at_once = "" if n_jobs in (None, 1) else f"; n_jobs={n_jobs} trains several at once"
-    stops = any(m.stops_early for m in members)
-    way = ("one after another" if not stacks else "as one stack" if len(stacks) == 1
-           else f"in {len(stacks)} stacks one after another")
-    return (f"Ensemble: {len(members)} members x {'up to ' if stops else ''}"
-            f"{members[0].max_epochs} epochs on {len(X):,} rows, about {duration(seconds)} "
-            f"{way} on {next(iter(steps.values())).hardware}{at_once}"
-            f"{' (early stopping can end members sooner)' if stops else ''}.")
+    def stack_finished(self, indices):
+        """Called once all members ``indices`` of what trained together are finished."""
 
 
 def n_parameters(estimator):

@@ -30,7 +30,6 @@ from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from kagdigits.models.progress import duration
-from kagdigits.models.stacking import fit_stack
 
 __all__ = ["StepTime", "StepTimer", "duration", "estimate_line", "fit_seconds",
            "predict_seconds", "steps_per_epoch", "time_training_steps"]
@@ -174,26 +173,19 @@ def _forward_seconds(probe, X, enough=FORWARD_SECONDS):
 def time_training_steps(estimator, X, y=None):
     """The :class:`StepTime` of ``estimator`` (a single network, unfitted or not; left as
     it is) training on batches of ``X`` (and labels ``y``; ``None``: made up), on this
-    machine, after a warm-up, and of its forward passes (see the module doc). A list of
-    estimators: the step of all of them as one stack
-    (:func:`kagdigits.models.stacking.fit_stack`; forward passes not timed)."""
-    probes = [clone(e) for e in (estimator if isinstance(estimator, list) else [estimator])]
-    probe = probes[0]
+    machine, after a warm-up, and of its forward passes (see the module doc). A stack of
+    ensemble members (``StackedClassifier``): its steps (forward passes not timed)."""
+    probe = clone(estimator)
     batch_size = probe.get_params_for("iterator_train").get("batch_size", probe.batch_size)
     steps = MAX_WARMUP_STEPS + MAX_TIMED_STEPS
     X_probe, y_probe = _probe_data(X, y, batch_size * steps)
     fit_steps = steps_per_epoch(probe, len(X)) * probe.max_epochs
     timer = StepTimer(cuda=torch.device(probe.device or "cpu").type == "cuda", steps=fit_steps)
-    for other in probes:  # no checkpoints
-        other.set_params(max_epochs=1, train_split=None, verbose=0, warm_start=False,
-                         callbacks=None)
-    probe.set_params(callbacks=[("step_timer", timer)])
-    stacked = len(probes) > 1 or isinstance(estimator, list)
+    probe.set_params(max_epochs=1, train_split=None, verbose=0, warm_start=False,
+                     callbacks=[("step_timer", timer)])  # no checkpoints
+    stacked = hasattr(probe, "unstack")
     try:  # the fit sets the threads as the real one will (models.threads)
-        if stacked:
-            fit_stack(probes, X_probe, y_probe)
-        else:
-            probe.fit(X_probe, y_probe)
+        probe.fit(X_probe, y_probe)
     except _Enough:
         pass
     timer = dict(probe.callbacks_)["step_timer"]

@@ -155,6 +155,9 @@ def check_param_names(estimator, params, model):
             hint = f"did you mean {' or '.join(close)}?"
         elif same_kind and prefix:
             hint = f"{prefix}__<name> takes one of: {', '.join(same_kind)}"
+        elif "member_params" in names:
+            hint = (f"set the members' parameters in member_params, e.g. --set "
+                    f"\"member_params={{'{name}': ...}}\"")
         else:
             hint = ("use an estimator parameter such as lr, max_epochs, batch_size, patience, "
                     "or module__<option> for the network")

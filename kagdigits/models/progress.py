@@ -1,6 +1,6 @@
 """What the estimators print while they work: epoch tables without colour codes where no
 terminal shows them, a bar over an epoch's batches, and progress bars for long predictions
-and for ensembles.
+(an ensemble's own progress: :mod:`kagdigits.models.ensemble_progress`).
 
 Colour (skorch's ``PrintLog`` marks the best epoch's values in ANSI colours): off when
 ``NO_COLOR`` is set (https://no-color.org), on when ``FORCE_COLOR`` is set, else on only
@@ -14,13 +14,12 @@ import os
 import re
 import sys
 import threading
-import time
 
 from skorch.callbacks import Callback, PrintLog
 from skorch.dataset import get_len
 from tqdm.auto import tqdm
 
-from kagdigits.models.history import best_score, remaining_seconds
+from kagdigits.models.history import remaining_seconds
 
 #: A progress bar appears only after this many seconds (short calls show nothing).
 BAR_DELAY = 2.0
@@ -147,69 +146,3 @@ def prediction_progress(outputs, n_rows, verbose):
         for batch in outputs:
             bar.update(len(batch))
             yield batch
-
-
-class MemberProgress(Callback):
-    """Shows a training member's epochs on an ensemble's bar (``bar``: set while it trains,
-    ``None`` afterwards, so the fitted member pickles)."""
-
-    def __init__(self, label="", bar=None):
-        self.label = label
-        self.bar = bar
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.bar is None:
-            return
-        row = net.history[-1]
-        score = f", valid_acc {row['valid_acc']:.4f}" if row.get("valid_acc") is not None else ""
-        self.bar.set_postfix_str(f"{self.label}: epoch {row['epoch']}/{net.max_epochs}{score}")
-
-
-def member_summary(index, total, member, seconds):
-    """One line on a finished ensemble member: its epochs, best validation accuracy, time."""
-    history = member.history
-    best = best_score(history)
-    best = "" if best is None else f", best valid_acc {best:.4f}"
-    return (f"Ensemble member {index}/{total} ({type(member).__name__}, seed "
-            f"{member.random_state}): {len(history)} epoch{'s' if len(history) != 1 else ''}"
-            f"{best}, {seconds:.1f} s")
-
-
-def fit_in_turn(members, X, y, verbose=1, finished=None):
-    """Fit ``members`` one after another; return them. ``finished(i, member)`` is called
-    after member ``i`` (0-based) is trained.
-
-    ``verbose >= 1``: a bar over the members finished (with the ETA; the current member's
-    epoch and validation accuracy beside it) and a line per finished member
-    (:func:`member_summary`); ``verbose >= 2`` also the members' epoch tables.
-    """
-    finished = finished or (lambda i, member: None)
-    if not verbose:
-        for i, member in enumerate(members):
-            finished(i, member.fit(X, y))
-        return members
-    with progress(total=len(members), unit="member", desc="ensemble", leave=True) as bar:
-        for i, member in enumerate(members, start=1):
-            label = f"member {i}/{len(members)} (seed {member.random_state})"
-            watcher = MemberProgress(label, bar)
-            member.set_params(verbose=verbose - 1,
-                              callbacks=[*(member.callbacks or []), ("progress", watcher)])
-            bar.set_postfix_str(label)
-            start = time.perf_counter()
-            try:
-                member.fit(X, y)
-            finally:
-                watcher.bar = None
-            bar.write(member_summary(i, len(members), member, time.perf_counter() - start),
-                      file=sys.stdout)
-            finished(i - 1, member)
-            bar.update()
-    return members
-
-
-def member_progress(pairs, total, verbose):
-    """The ``total`` (view, member) ``pairs`` an ensemble predicts, counted in a bar when
-    ``verbose >= 2``."""
-    if verbose < 2:
-        return pairs
-    return progress(pairs, total=total, unit="member", desc="ensemble predict")

@@ -252,32 +252,70 @@ def _damaged(path, exc):
 
 
 class MemberCheckpoints(MemberCallbacks):
-    """An ensemble's ``member_callbacks``: a :class:`RunCheckpoint` for member ``i`` in
-    ``<run_dir>/member-<i + 1>/`` (two digits), resuming there when ``resume``.
+    """An ensemble's ``member_callbacks``: checkpoints in ``run_dir``, resumed when ``resume``.
 
-    A trained member comes back to this process (from a joblib or Dask worker too) and
-    has its trained state saved here as ``member-<i + 1>/member.safetensors`` (its epoch
-    states removed); resuming loads it instead of training the member again.
+    A lone member ``i`` checkpoints in ``member-<i + 1>/`` (two digits); a stack of members
+    in ``stack-<i + 1>-<j + 1>-.../``, one :class:`RunCheckpoint` for all of them (each epoch
+    saved for all its members at once, or not at all). A trained member comes back to this
+    process (from a joblib or Dask worker too) and is saved as
+    ``member-<i + 1>/member.safetensors``; resuming loads it instead of training the member
+    again, and a stack with a checkpoint continues from it. After a Ctrl-C nothing
+    unfinished is saved as finished.
     """
 
     def __init__(self, run_dir, resume=False):
+        super().__init__()
         self.run_dir = Path(run_dir)
         self.resume = resume
 
     def folder(self, index):
         return self.run_dir / f"member-{index + 1:02d}"
 
+    def stack_folder(self, indices):
+        return self.run_dir / ("stack-" + "-".join(f"{i + 1:02d}" for i in indices))
+
     def __call__(self, index):
         return run_callbacks(self.folder(index), self.resume)
 
+    def stack_callbacks(self, indices):
+        """The stack's :func:`run_callbacks`; a one-line error for a member checkpointed
+        alone by an older kagdigits, which a stack cannot continue."""
+        for i in indices:
+            epochs = saved_epochs(self.folder(i))
+            if self.resume and epochs:
+                raise CheckpointError(
+                    f"{self.folder(i)} holds member {i + 1}'s own checkpoint (epoch {epochs}, "
+                    "saved by an older kagdigits), which a stack of members cannot continue: "
+                    "resume with --set stack_size=None to train the members one at a time, "
+                    "or start the run again without --resume")
+        return run_callbacks(self.stack_folder(indices), self.resume)
+
+    def saved_stacks(self):
+        """The member indices of each stack with a checkpoint, when resuming."""
+        if not self.resume:
+            return []
+        return [[int(part) - 1 for part in folder.name.split("-")[1:]]
+                for folder in sorted(self.run_dir.glob("stack-*")) if saved_epochs(folder)]
+
     def finished(self, index, member):
-        """Save the trained ``member`` (index ``index``) in its folder, atomically."""
+        """Save the trained ``member`` (index ``index``) in its folder, atomically; after a
+        Ctrl-C (a second one ends skorch's fit early, as if done) raise instead."""
+        if STOP.is_set():
+            folders = [*self.run_dir.glob("stack-*"), *self.run_dir.glob("member-*")]
+            epochs = max((saved_epochs(folder) for folder in folders), default=0)
+            raise TrainingInterrupted(
+                f"training stopped by Ctrl-C after {epochs} finished epoch(s); checkpoints "
+                f"are in {self.run_dir} (no unfinished member was saved as finished)")
         folder = self.folder(index)
         folder.mkdir(parents=True, exist_ok=True)
         save_trained_state(member, folder / MEMBER)
         for epoch in folder.glob("epoch-[0-9][0-9][0-9][0-9]"):
             shutil.rmtree(epoch)
         (folder / BEST).unlink(missing_ok=True)
+
+    def stack_finished(self, indices):
+        """Remove the checkpoints of the stack of members ``indices``, all saved now."""
+        shutil.rmtree(self.stack_folder(indices), ignore_errors=True)
 
     def restored(self, index, member):
         """The unfitted ``member`` (index ``index``) given the trained state that

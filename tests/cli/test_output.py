@@ -337,7 +337,7 @@ def test_the_ensemble_shows_member_progress_and_its_own_history(digits, capsys, 
     assert re.search(r"^Ensemble member 2/2 \(LeNet5Classifier, seed 1\): 1 epoch, best "
                      r"valid_acc 0\.\d{4}, [\d.]+ s$", captured.out, re.M)
     assert "epoch    train_loss" not in captured.out  # no member tables at verbose=1
-    assert "member 2/2 (seed 1): epoch 1/1, valid_acc" in captured.err
+    assert "members 1, 2/2: epoch 1/1, valid_acc" in captured.err  # the stack of both
     assert re.search(r"ensemble: 100%.*2/2", captured.err)
     assert ensemble.history_[-1, "member"] == 1 and len(ensemble.history_) == 2
     ensemble.set_params(verbose=2).predict(X[:50])

@@ -16,12 +16,12 @@ from kagdigits.cli.training import fit_in_run
 from kagdigits.errors import InputError, KagdigitsError
 from kagdigits.files.submission import read_labels_csv
 from kagdigits.models.augment import Augment
-from kagdigits.models.ensemble import estimated_cost
 from kagdigits.models.inputs import to_images
 from kagdigits.runs.checkpoints import MemberCheckpoints, TrainingInterrupted
 from kagdigits.runs.config import RunConfig
 from kagdigits.runs.persist import load_model, save_model
 from kagdigits.runs.rundir import RunDir
+from tests.helpers import one_line
 from tests.helpers import small_ensemble as small
 
 MEMBER = {"batch_size": 32}  # small_ensemble's member_params
@@ -126,7 +126,7 @@ def test_pseudo_labelling_adds_confident_unlabelled_rows(digits):
 
 
 def test_bad_settings_are_one_line_errors():
-    with pytest.raises(InputError, match="n_members must be a whole number >= 1"):
+    with pytest.raises(InputError, match="n_members: expected an integer >= 1, got 0"):
         small(n_members=0).initialize()
     with pytest.raises(ValueError, match="unknown model 'lenet'"):
         small(member="lenet").initialize()
@@ -167,15 +167,15 @@ def test_cli_submission_checkpoints_each_member(tiny_kaggle_files, tmp_path, cap
     assert sorted(p.name for p in run.iterdir()) == [".lock", "model.kd", "result.json", "run.json"]
 
 
-class CtrlCInMember(Callback):
-    """Press Ctrl-C (a real SIGINT) at the end of epoch ``epoch`` of the member seeded ``seed``."""
+class CtrlCAtEpoch(Callback):
+    """Press Ctrl-C (a real SIGINT) at the end of epoch ``epoch`` (of a stack: of all its
+    members)."""
 
-    def __init__(self, seed, epoch):
-        self.seed = seed
+    def __init__(self, epoch):
         self.epoch = epoch
 
     def on_epoch_end(self, net, **kwargs):
-        if net.random_state == self.seed and len(net.history) == self.epoch:
+        if len(net.history) == self.epoch:
             signal.raise_signal(signal.SIGINT)
 
 
@@ -185,7 +185,7 @@ def test_an_interrupted_ensemble_resumes_to_the_same_result(digits, tmp_path, mo
     args = RunConfig("submission", model="ensemble")
     straight = small(max_epochs=3).fit(X, y)
     stopping = small(max_epochs=3, member_params={
-        **MEMBER, "callbacks": [("ctrl_c", CtrlCInMember(seed=1, epoch=2))]})
+        **MEMBER, "callbacks": [("ctrl_c", CtrlCAtEpoch(2))]})
     with pytest.raises(TrainingInterrupted, match="after 2 finished epoch"):
         fit_in_run(args, stopping, X, y)
     [run] = (tmp_path / "runs").iterdir()
@@ -236,23 +236,49 @@ def test_members_follow_the_recipe_and_member_params_update_it_key_by_key():
     assert (own.lr_schedule, own.patience, own.max_epochs) == ("onecycle", None, 60)
 
 
-def test_training_starts_with_its_estimated_cost(digits, capsys):
-    small(verbose=1).fit(digits[0][:100], digits[1][:100])
-    line = capsys.readouterr().out.splitlines()[0]
+def test_the_estimate_groups_members_as_fit_does_and_fit_prints_none(digits, capsys):
+    line = small().estimated_cost(digits[0][:100])
     assert line.startswith("Ensemble: 2 members x up to 1 epochs on 100 rows, about ")
     assert "as one stack on cpu, " in line and "at once" not in line
-    line = estimated_cost(small().new_members(), digits[0][:100])  # not stacked
+    line = small(stack_size=None).estimated_cost(digits[0][:100])  # not stacked
     assert "one after another on cpu, " in line
+    small(verbose=1).fit(digits[0][:100], digits[1][:100])  # the CLI prints it, not fit
+    assert "Ensemble:" not in capsys.readouterr().out
 
 
 def test_the_estimate_says_when_members_train_at_once(digits):
-    line = estimated_cost(small().new_members(), digits[0][:100], n_jobs=2)
+    line = small(n_jobs=2).estimated_cost(digits[0][:100])
     assert line.endswith(
         "; n_jobs=2 trains several at once (early stopping can end members sooner).")
 
 
 def test_the_estimate_of_members_without_early_stopping_promises_no_early_end(digits):
-    members = EnsembleClassifier(n_members=2, max_epochs=1, device="cpu").new_members()
-    line = estimated_cost(members, digits[0][:100])
+    line = EnsembleClassifier(n_members=2, max_epochs=1, device="cpu").estimated_cost(
+        digits[0][:100])
     assert line.startswith("Ensemble: 2 members x 1 epochs on 100 rows, about ")
     assert "up to" not in line and "early stopping" not in line
+
+
+def test_a_dataframe_fit_keeps_the_input_contract(digits, recwarn):
+    """Like every estimator: feature names and count learnt, no member's class in a warning,
+    a frame with its columns in another order refused."""
+    import pandas as pd
+
+    X = pd.DataFrame(digits[0][:150], columns=[f"pixel{i}" for i in range(784)])
+    ensemble = small().fit(X, digits[1][:150])
+    assert ensemble.n_features_in_ == 784 and list(ensemble.feature_names_in_) == list(X.columns)
+    ensemble.predict(X)
+    assert not [w for w in recwarn if "LeNet5Classifier" in str(w.message)]
+    with pytest.raises(InputError, match="same order"):
+        ensemble.predict(X[X.columns[::-1]])
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"n_jobs": 0}, "n_jobs: expected an integer other than 0"),
+    ({"member_params": [1]}, "member_params: expected a dict or None, got [1]"),
+    ({"member": ["lenet5", 5]}, "member: expected a model name, an unfitted estimator or"),
+])
+def test_bad_ensemble_parameters_are_one_line_errors(params, message):
+    with pytest.raises(InputError) as info:
+        small(**params).initialize()
+    assert message in one_line(info)

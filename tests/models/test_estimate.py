@@ -6,7 +6,6 @@ import pytest
 
 from kagdigits import EnsembleClassifier, LeNet5Classifier
 from kagdigits.models import estimate
-from kagdigits.models.ensemble import estimated_cost
 from kagdigits.models.estimate import StepTime, StepTimer, fit_seconds
 
 pytestmark = pytest.mark.real_probe  # the probe's own settings (tests/conftest.py)
@@ -120,7 +119,7 @@ def test_ensemble_estimate_times_each_kind_of_member_once(digits, monkeypatch):
 
     monkeypatch.setattr("kagdigits.models.ensemble.time_training_steps", counting)
     ensemble = EnsembleClassifier(member=["lenet5", "mlp"], n_members=4, max_epochs=1,
-                                  device="cpu")
-    line = estimated_cost(ensemble.new_members(), X, y=y)
+                                  device="cpu", stack_size=None)
+    line = ensemble.estimated_cost(X, y)
     assert probed == ["LeNet5Classifier", "MLP3Classifier"]
     assert line.startswith("Ensemble: 4 members x 1 epochs on 300 rows, about ")
