@@ -212,11 +212,7 @@ def test_too_many_epochs_names_epochs(tmp_path, monkeypatch, capsys):
     assert "--epochs: expected an integer in [1, 100000], got 100001" in err
 
 
-ENSEMBLE = pytest.mark.xfail(strict=False, reason="fixed by issue 41's ensemble constraints")
-
-
-@ENSEMBLE
-@pytest.mark.parametrize("setting, words", [
+@pytest.mark.parametrize("setting, words", [  # the ensemble's constraints (issue 41)
     ("n_jobs=0", "--set n_jobs: expected"),
     ("member_params={'lr': 1e39}", "lr"),
     ("batch_size=2000", "member_params"),
