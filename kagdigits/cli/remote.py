@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kagdigits.cli.args import shown_command
 from kagdigits.errors import KagdigitsError
+from kagdigits.runs.layout import DamagedFile, read_json
 
 #: Seconds between two questions about the kernel's state.
 POLL_SECONDS = 30
@@ -41,8 +42,8 @@ class KernelDetached(KagdigitsError):
 def kaggle_run_info(run_dir):
     """The ``"kaggle"`` part of the run.json of ``run_dir`` (``None``: a local run)."""
     try:
-        info = json.loads((Path(run_dir) / "run.json").read_text())
-    except (OSError, ValueError):
+        info = read_json(Path(run_dir) / "run.json")
+    except DamagedFile:
         return None
     return info.get("kaggle") if isinstance(info, dict) else None
 
@@ -70,8 +71,8 @@ def resumed_run(run_id):
 
 def _command(run_dir):
     try:
-        return json.loads((Path(run_dir) / "run.json").read_text())["config"]["command"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return read_json(Path(run_dir) / "run.json")["config"]["command"]
+    except (DamagedFile, KeyError, TypeError):
         return None
 
 

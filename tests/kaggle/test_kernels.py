@@ -292,3 +292,10 @@ def test_ctrl_c_while_pushing_keeps_the_run(kaggle_kernels, capsys, monkeypatch)
 def test_accelerator_without_on_kaggle_is_refused(fake_kaggle, capsys):
     code, _, err = fake_kaggle.run(capsys, "submission", "--accelerator", "NvidiaTeslaT4")
     assert code == 2 and "add --on kaggle" in _error(err)
+
+
+def test_a_deeply_nested_run_json_is_not_a_kaggle_run(tmp_path):
+    from kagdigits.cli.remote import kaggle_run_info
+
+    (tmp_path / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert kaggle_run_info(tmp_path) is None  # a RecursionError before
