@@ -8,7 +8,7 @@ from kagdigits.errors import InputError
 from kagdigits.files import memory
 from kagdigits.files.kaggle_csv import read_train_csv
 from kagdigits.files.memory import available_memory
-from kagdigits.models import batching, stacking
+from kagdigits.models import batching, grouping
 
 GiB = 2 ** 30
 
@@ -62,9 +62,9 @@ def test_a_cuda_device_asks_for_its_free_memory(fake_system, monkeypatch):
 
 def test_the_csv_reader_the_batcher_and_the_stack_ask_it(fake_system, tmp_path, monkeypatch):
     fake_system(available=8 * GiB, limit=GiB, used=GiB // 2)
-    assert stacking.free_bytes("cpu") == int(stacking.MEMORY_SHARE * GiB // 2)
+    assert grouping.free_bytes("cpu") == int(grouping.MEMORY_SHARE * GiB // 2)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (GiB, 80 * GiB))
-    assert stacking.free_bytes("cuda") == int(stacking.MEMORY_SHARE * GiB)
+    assert grouping.free_bytes("cuda") == int(grouping.MEMORY_SHARE * GiB)
     cuda = torch.device("cuda")
     assert batching._fits_on(cuda, GiB // 2) and not batching._fits_on(cuda, GiB // 2 + 1)
     fake_system(available=1024, limit="max")
