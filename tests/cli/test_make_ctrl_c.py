@@ -18,6 +18,10 @@ from kagdigits.runs.listing import list_runs
 MAKEFILE = Path(__file__).parents[2] / "Makefile"
 MAKE = shutil.which("make")
 EPOCH_ROW = re.compile(r"^ +(\d+) +\d")  # a row of the epoch table
+#: A terminal's environment: under `make test` the outer make's level and flags would make
+#: the inner make print "make[1]: ..." where a user's terminal shows "make: ...".
+TERMINAL_ENV = {k: v for k, v in os.environ.items()
+                if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
 
 
 def ctrl_c_after_an_epoch(target, folder, args):
@@ -32,7 +36,7 @@ def ctrl_c_after_an_epoch(target, folder, args):
         [MAKE, "-f", str(MAKEFILE), target, f"STAMP={stamp}", f"BIN={Path(sys.executable).parent}",
          "DEVICE=cpu", f"ARGS={args}"],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        process_group=0, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process_group=0, env={**TERMINAL_ENV, "PYTHONUNBUFFERED": "1"})
     lines, epoch = [], None
     try:
         for line in process.stdout:

@@ -99,7 +99,7 @@ def test_parameters_are_checked_again_only_when_they_change(digits, calls):
     clf.set_params(max_epochs=2).fit(X, y)
     assert calls["check_params"] == 2
     clf.batch_size = "many"  # set behind set_params' back: still refused
-    with pytest.raises(params.ParameterError, match="batch_size: expected an integer >= 1"):
+    with pytest.raises(params.ParameterError, match="batch_size: expected an integer"):
         clf.initialize()
 
 
