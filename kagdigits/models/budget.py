@@ -110,8 +110,8 @@ TIERS = (
                              "module__dropout": 0.4, "augment": "affine",
                              "augment__rotation": 10, "augment__zoom": 0.1,
                              "augment__shift": 0.1},
-         accuracy=0.9953, spread=0.0, cost=0.9, min_epochs=5,
-         source="seed 0 of the split only, end to end"),
+         accuracy=0.9955, spread=0.0004, cost=0.9, min_epochs=5,
+         source="3 seeds on the split, end to end"),
 )
 
 #: The recipe timed on this machine: the first tier's.
