@@ -112,7 +112,9 @@ def test_runs_and_the_ledger_lock_through_one_policy(tmp_path):
 
 # --- one read of run.json per resume; the CLI's calls into the run folder ------------------
 
-def test_a_resume_reads_run_json_once(stopped_fit, monkeypatch):
+@pytest.fixture
+def run_json_reads(monkeypatch):
+    """The paths of every run.json read from now on, in order."""
     reads = []
     text = Path.read_text
 
@@ -122,23 +124,18 @@ def test_a_resume_reads_run_json_once(stopped_fit, monkeypatch):
         return text(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "read_text", counting)
+    return reads
+
+
+def test_a_resume_reads_run_json_once(stopped_fit, run_json_reads):
     run_id, _ = stopped_fit
     assert main(["fit", "--resume", run_id, "--save", "n.kd"]) == 0
-    assert len(reads) == 1
+    assert len(run_json_reads) == 1
 
 
-def test_resume_latest_reads_each_candidate_once(stopped_fit, monkeypatch):
-    reads = []
-    text = Path.read_text
-
-    def counting(self, *args, **kwargs):
-        if self.name == "run.json":
-            reads.append(self)
-        return text(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "read_text", counting)
+def test_resume_latest_reads_each_candidate_once(stopped_fit, run_json_reads):
     assert main(["fit", "--resume", "latest", "--save", "n.kd"]) == 0
-    assert len(reads) == len(set(reads)) == 1
+    assert len(run_json_reads) == len(set(run_json_reads)) == 1
 
 
 # --- listing: from run.json, without torch; the states -------------------------------------
